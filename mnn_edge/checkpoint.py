@@ -1,0 +1,79 @@
+"""Checkpoints: weights plus everything needed to use them (L, normalisation, training config).
+
+Saved with ``torch.save`` as plain tensors and builtin types so that ``torch.load(...,
+weights_only=True)`` reads them: a checkpoint never executes code when loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import atomic_path, require_file, sha256_file
+from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, landmark_scheme_for
+from mnn_edge.model.network import MNN
+
+FORMAT = "mnn-edge-checkpoint-1"
+
+
+@dataclass
+class Checkpoint:
+    model: MNN
+    mean: tuple[float, float, float] = DEFAULT_MEAN
+    std: tuple[float, float, float] = DEFAULT_STD
+    landmark_scheme: str = "ibug68"
+    config: dict = field(default_factory=dict)  # training configuration, for the record
+    state: dict = field(default_factory=dict)  # optimizer/scheduler/epoch, for resuming
+    sha256: str = ""  # of the file it was loaded from
+
+
+def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, half: bool = False) -> None:
+    """Write atomically; ``half`` stores float weights as float16 (a shipped starter model)."""
+    weights = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+               for k, v in ckpt.model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "num_landmarks": ckpt.model.num_landmarks,
+        "landmark_scheme": ckpt.landmark_scheme,
+        "mean": list(ckpt.mean),
+        "std": list(ckpt.std),
+        "config": ckpt.config,
+        "state": ckpt.state,
+        "weights": weights,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, num_landmarks: int | None = None) -> Checkpoint:
+    """Load and validate a checkpoint; ``num_landmarks`` (if given) must match the file's L."""
+    path = require_file(path, "checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated/foreign files
+        raise MnnEdgeError(f"{path} is not a readable mnn-edge checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise MnnEdgeError(f"{path} is not an mnn-edge checkpoint (missing format tag '{FORMAT}')")
+    n = int(payload["num_landmarks"])
+    if num_landmarks is not None and num_landmarks != n:
+        raise MnnEdgeError(f"{path} was trained with L = {n} landmarks, but L = {num_landmarks} was requested")
+    model = MNN(n)
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["weights"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        raise MnnEdgeError(f"{path}: weights do not fit MNN(L={n}): {str(e).splitlines()[0]}") from e
+    model.eval()
+    return Checkpoint(model=model, mean=tuple(payload["mean"]), std=tuple(payload["std"]),
+                      landmark_scheme=payload.get("landmark_scheme", landmark_scheme_for(n)),
+                      config=payload.get("config", {}), state=payload.get("state", {}),
+                      sha256=sha256_file(path))
+
+
+def default_checkpoint_path() -> Path:
+    """The starter checkpoint shipped inside the package (trained on synthetic faces only)."""
+    return Path(__file__).parent / "assets" / "mnn_starter.pt"

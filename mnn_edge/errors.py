@@ -1,0 +1,13 @@
+"""Errors that reach the user as one clear line (the CLIs print them without a traceback)."""
+
+
+class MnnEdgeError(Exception):
+    """A user-facing failure: bad input, missing dependency, incompatible artifact."""
+
+
+class MissingDependencyError(MnnEdgeError):
+    """An optional extra is not installed."""
+
+    def __init__(self, what: str, extra: str, hint: str = ""):
+        msg = f"{what} is not installed: pip install 'mnn-edge[{extra}]'"
+        super().__init__(msg + (f" {hint}" if hint else ""))

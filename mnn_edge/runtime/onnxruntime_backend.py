@@ -1,0 +1,54 @@
+"""ONNX Runtime backend: CPU by default, the CUDA execution provider when onnxruntime-gpu has it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import require_file
+from mnn_edge.metadata import METADATA_KEY, ModelMetadata
+from mnn_edge.runtime.base import InputSpec, Runner
+
+
+def read_onnx_metadata(session) -> ModelMetadata:
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise MnnEdgeError("this ONNX file has no mnn-edge metadata; export it with mnn-export")
+    return ModelMetadata.from_json(props[METADATA_KEY])
+
+
+class OnnxRuntimeRunner(Runner):
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0):
+        super().__init__(require_file(path, "ONNX model"))
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads  # 0 = ONNX Runtime's default (all cores)
+        opts.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise MnnEdgeError("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu "
+                                   "(instead of onnxruntime) on a machine with an NVIDIA GPU")
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as e:  # ORT raises its own Fail/InvalidProtobuf/... types
+            raise MnnEdgeError(f"{self.path} is not a loadable ONNX model: {str(e).splitlines()[0]}") from e
+        self.metadata = read_onnx_metadata(self._session)
+        inp = self._session.get_inputs()[0]
+        dims = tuple(d if isinstance(d, int) else None for d in inp.shape)
+        self.input_spec = InputSpec(inp.name, dims, np.dtype(np.float32))
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        self.provider = self._session.get_providers()[0]
+
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = self._session.run(self._outputs, {self.input_spec.name: batch})
+        return dict(zip(self._outputs, values))
+
+    def close(self) -> None:
+        self._session = None
