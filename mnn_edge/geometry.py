@@ -104,3 +104,24 @@ def pose_to_image(pose: np.ndarray, crop_to_image: np.ndarray) -> np.ndarray:
     out[3:5] = apply_affine(crop_to_image, out[None, 3:5])[0]
     out[5] = out[5] * zoom
     return out
+
+
+def fit_translation_scale(points3d: np.ndarray, angles: tuple[float, float, float],
+                          landmarks2d: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares (tx, ty, scale) so that the posed 3D points best match 2D landmarks.
+
+    Real datasets give angles and 2D landmarks but no pose translation/scale in our camera model:
+    this completes the 6-vector label with the rotation held fixed (how the AFLW2000-3D check in
+    ``shared/data/README.md`` was made). Returns the full pose (yaw, pitch, roll, tx, ty, tz).
+    """
+    yaw, pitch, roll = angles
+    cam = np.asarray(points3d, dtype=np.float64) @ euler_to_matrix(yaw, pitch, roll).T
+    a = np.concatenate([cam[:, 0], -cam[:, 1]])  # coefficient of the scale
+    ones, zeros = np.ones(len(cam)), np.zeros(len(cam))
+    design = np.stack([np.concatenate([ones, zeros]), np.concatenate([zeros, ones]), a], axis=1)
+    target = np.concatenate([landmarks2d[:, 0], landmarks2d[:, 1]]).astype(np.float64)
+    if weights is not None:
+        w = np.sqrt(np.concatenate([weights, weights]).astype(np.float64))
+        design, target = design * w[:, None], target * w
+    (tx, ty, scale), *_ = np.linalg.lstsq(design, target, rcond=None)
+    return np.array([yaw, pitch, roll, tx, ty, scale])
