@@ -1,0 +1,1 @@
+"""Face data: the synthetic generator, readers of the real datasets, crops, augmentation."""
