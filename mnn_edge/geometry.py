@@ -1,9 +1,9 @@
 """Pose conventions, fixed once for the whole toolkit.
 
-Angles follow 300W-LP / AFLW2000-3D ``Pose_Para``: R = Rx(pitch) @ Ry(yaw) @ Rz(roll), angles in
-radians there and in degrees everywhere in this toolkit. A 3D point X of the mean face (x right,
-y up, z toward the camera) projects with a scaled-orthographic camera whose image y axis points
-down:
+Angles follow 300W-LP / AFLW2000-3D ``Pose_Para`` (3DDFA's ``angle2matrix``, see
+:func:`euler_to_matrix`), in radians there and in degrees everywhere in this toolkit.
+A 3D point X of the mean face (x right, y up, z toward the camera) projects with a
+scaled-orthographic camera whose image y axis points down:
 
     u = s * (R X)_x + tx,    v = -s * (R X)_y + ty
 
@@ -11,8 +11,9 @@ The six pose parameters of the network heads are (yaw, pitch, roll, tx, ty, tz):
 pixels, and ``tz`` = s, the weak-perspective scale in crop pixels per mean-face unit (it grows as
 the head comes closer to the camera). Pixel coordinates put pixel centres on integers (OpenCV).
 
-This convention was checked against AFLW2000-3D ground truth (see ``../shared/data/README.md``):
-flipping the yaw sign triples the landmark error, so tests pin it on the real samples.
+This convention was checked against AFLW2000-3D ground truth (``../shared/data/README.md``): the
+fitted mean face lands within ~0.05 of the box size; a flipped sign roughly doubles the error on
+turned faces, so tests pin it on the real samples.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ POSE_NAMES = ("yaw", "pitch", "roll", "tx", "ty", "tz")
 
 
 def euler_to_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rotation matrix R = Rx(pitch) Ry(yaw) Rz(roll) from angles in degrees."""
-    y, p, r = np.deg2rad([yaw, pitch, roll])
+    """Rotation matrix of 300W-LP / AFLW2000-3D ``Pose_Para`` angles given in degrees.
+
+    3DDFA's ``angle2matrix`` builds R = Rx Ry Rz from elementary matrices written transposed
+    (e.g. its Rx is [[1,0,0],[0,c,s],[0,-s,c]]), so in standard right-handed form
+    R = Rx(-pitch) @ Ry(-yaw) @ Rz(-roll). The transposed reading is the one that lands the mean
+    face on AFLW2000-3D's landmarks (a test pins it on the real samples): with standard matrices
+    every angle comes out with the wrong sign.
+    """
+    y, p, r = np.deg2rad([-yaw, -pitch, -roll])
     cx, sx = np.cos(p), np.sin(p)
     cy, sy = np.cos(y), np.sin(y)
     cz, sz = np.cos(r), np.sin(r)
@@ -37,20 +45,20 @@ def euler_to_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
 def matrix_to_euler(rot: np.ndarray) -> tuple[float, float, float]:
     """Inverse of :func:`euler_to_matrix`: (yaw, pitch, roll) in degrees, yaw in [-90, 90].
 
-    For R = Rx(p) Ry(y) Rz(r): R[0, 2] = sin(y), R[1, 2] = -sin(p) cos(y),
-    R[2, 2] = cos(p) cos(y), R[0, 1] = -cos(y) sin(r), R[0, 0] = cos(y) cos(r).
+    With a = -angle and R = Rx(a_p) Ry(a_y) Rz(a_r): R[0, 2] = sin(a_y), R[1, 2] = -sin(a_p) cos(a_y),
+    R[2, 2] = cos(a_p) cos(a_y), R[0, 1] = -cos(a_y) sin(a_r), R[0, 0] = cos(a_y) cos(a_r).
     At gimbal lock (|yaw| = 90) roll and pitch are not separable; roll is then reported as 0.
     """
     rot = np.asarray(rot, dtype=np.float64)
     sy = float(np.clip(rot[0, 2], -1.0, 1.0))
-    yaw = np.arcsin(sy)
+    a_y = np.arcsin(sy)
     if abs(sy) < 1.0 - 1e-9:
-        pitch = np.arctan2(-rot[1, 2], rot[2, 2])
-        roll = np.arctan2(-rot[0, 1], rot[0, 0])
+        a_p = np.arctan2(-rot[1, 2], rot[2, 2])
+        a_r = np.arctan2(-rot[0, 1], rot[0, 0])
     else:
-        pitch = np.arctan2(rot[2, 1], rot[1, 1])
-        roll = 0.0
-    return tuple(float(v) for v in np.rad2deg([yaw, pitch, roll]))
+        a_p = np.arctan2(rot[2, 1], rot[1, 1])
+        a_r = 0.0
+    return tuple(float(-v) + 0.0 for v in np.rad2deg([a_y, a_p, a_r]))
 
 
 def project(points3d: np.ndarray, pose: np.ndarray) -> np.ndarray:
