@@ -55,7 +55,8 @@ def load_checkpoint(path: str | os.PathLike, num_landmarks: int | None = None) -
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated/foreign files
-        raise MnnEdgeError(f"{path} is not a readable mnn-edge checkpoint ({type(e).__name__}: {e})") from e
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise MnnEdgeError(f"{path} is not a readable mnn-edge checkpoint ({type(e).__name__}: {first[:200]})") from e
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise MnnEdgeError(f"{path} is not an mnn-edge checkpoint (missing format tag '{FORMAT}')")
     n = int(payload["num_landmarks"])
