@@ -1,0 +1,186 @@
+"""Dataset readers: every supported format becomes a list of :class:`FaceSample`.
+
+``read_dataset(root, fmt)`` is the one entry point. Each format family lives in its own module
+(``readers_mat`` for the ``.jpg`` + ``.mat`` layout of AFLW2000-3D / 300W-LP / synthetic faces,
+``readers_landmarks`` for 300W ``.pts`` / COFW / WFLW, ``readers_biwi`` for Biwi Kinect) and
+provides two functions: ``list_items(root)`` (the files or annotation lines to read, in a stable
+order) and ``parse_item(item) -> FaceSample`` (raises :class:`SkipFile` with a short reason).
+
+Bad input never disappears silently: every skipped file is counted by reason and reported in one
+warning line ("skipped 3 of 120 files: 2 unreadable image, 1 missing Pose_Para"); when nothing
+usable is left, or the folder does not exist, :class:`MnnEdgeError` is raised.
+See ``docs/DATA_FORMATS.md`` for the exact conventions of every format.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mnn_edge.data.sample import FORMATS, FaceSample
+from mnn_edge.errors import MnnEdgeError
+
+log = logging.getLogger(__name__)
+
+# A landmark may lie a little outside the image (a jaw cut by the border is legitimate; the crop
+# pads). Farther than this fraction of the face's landmark-box size, the annotation is broken.
+OUTSIDE_TOLERANCE = 0.25
+
+# AFLW2000-3D protocol: faces with any angle outside +-99 degrees are dropped (Hopenet, FSA-Net,
+# 3DDFA and the MNN paper all report on the 1969 faces that remain).
+PROTOCOL_MAX_ANGLE = 99.0
+
+
+class SkipFile(Exception):
+    """Raised by a format parser: this file/line is unusable, for the short reason given."""
+
+
+@dataclass(frozen=True)
+class FormatReader:
+    """How one format is read: which items exist, and how one item becomes a FaceSample."""
+
+    list_items: Callable[[Path], Sequence]
+    parse_item: Callable[[object], FaceSample]
+
+
+def load_image_rgb(path: str | Path) -> np.ndarray:
+    """Read an image as (H, W, 3) uint8 RGB; gray is replicated, alpha dropped, 16 bit scaled."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        raise MnnEdgeError(f"cannot read image {path}")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+    if img.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image, reading only its header when Pillow can; raises SkipFile."""
+    if not path.is_file():
+        raise SkipFile("missing image")
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - any failure of the fast path falls back to a full decode
+        pass
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise SkipFile("unreadable image")
+    return img.shape[1], img.shape[0]
+
+
+def check_sample(sample: FaceSample) -> None:
+    """Checks common to every format (raises SkipFile): image readable, numbers finite, landmarks
+    inside the image up to :data:`OUTSIDE_TOLERANCE`."""
+    width, height = image_size(Path(sample.image_path))
+    for name in ("angles", "pose", "box", "visibility"):
+        value = getattr(sample, name)
+        if value is not None and not np.all(np.isfinite(value)):
+            raise SkipFile(f"NaN in {name}")
+    if sample.landmarks is None:
+        if sample.box is None:
+            raise SkipFile("no landmarks or box")
+        return
+    lms = np.asarray(sample.landmarks)
+    valid = np.all(np.isfinite(lms), axis=1)
+    if not valid.any():
+        raise SkipFile("NaN in landmarks")
+    pts = lms[valid]
+    extent = float(np.max(pts.max(0) - pts.min(0)))
+    tol = OUTSIDE_TOLERANCE * max(extent, 1.0)
+    lo, hi = -0.5 - tol, np.array([width - 0.5 + tol, height - 0.5 + tol])
+    if np.any(pts < lo) or np.any(pts > hi):
+        raise SkipFile("landmarks outside the image")
+
+
+def _reader(fmt: str) -> FormatReader:
+    # Imported here so that reading one format does not import the others' dependencies.
+    if fmt in ("synthetic", "aflw2000", "300wlp"):
+        from mnn_edge.data import readers_mat
+
+        return readers_mat.reader(fmt)
+    if fmt in ("300w", "cofw", "wflw"):
+        from mnn_edge.data import readers_landmarks
+
+        return readers_landmarks.reader(fmt)
+    if fmt == "biwi":
+        from mnn_edge.data import readers_biwi
+
+        return readers_biwi.reader()
+    raise MnnEdgeError(f"unknown dataset format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def summarize_skips(skipped: Counter, total: int) -> str:
+    """'skipped 3 of 120 files: 2 unreadable image, 1 missing Pose_Para'."""
+    parts = ", ".join(f"{n} {reason}" for reason, n in skipped.most_common())
+    return f"skipped {sum(skipped.values())} of {total} files: {parts}"
+
+
+def read_dataset(root: str | Path, fmt: str, limit: int | None = None) -> list[FaceSample]:
+    """Read every usable face under ``root`` in format ``fmt`` (one of ``FORMATS``).
+
+    Items are read in sorted order; ``limit`` stops after that many usable faces. Unusable files
+    are skipped and reported in one warning; MnnEdgeError when the folder does not exist, the
+    format is unknown, or nothing usable is left.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise MnnEdgeError(f"dataset folder {root} does not exist")
+    if limit is not None and limit < 1:
+        raise MnnEdgeError(f"limit must be at least 1, got {limit}")
+    reader = _reader(fmt)
+    items = reader.list_items(root)
+    if not items:
+        raise MnnEdgeError(f"no {fmt} annotation files found under {root} (see docs/DATA_FORMATS.md)")
+    samples: list[FaceSample] = []
+    skipped: Counter = Counter()
+    examples: dict[str, str] = {}
+    seen = 0
+    for item in items:
+        if limit is not None and len(samples) >= limit:
+            break
+        seen += 1
+        try:
+            sample = reader.parse_item(item)
+            check_sample(sample)
+        except SkipFile as e:
+            skipped[str(e)] += 1
+            examples.setdefault(str(e), str(item))
+            continue
+        samples.append(sample)
+    if skipped:
+        detail = "; ".join(f"e.g. {ex} ({reason})" for reason, ex in examples.items())
+        message = f"{fmt} reader under {root}: {summarize_skips(skipped, seen)} ({detail})"
+        warnings.warn(message, stacklevel=2)
+        log.warning(message)
+    if not samples:
+        raise MnnEdgeError(f"no usable {fmt} faces under {root}: {summarize_skips(skipped, seen)}")
+    return samples
+
+
+def aflw2000_protocol(samples: Sequence[FaceSample]) -> list[FaceSample]:
+    """The AFLW2000-3D test protocol: drop faces with any |angle| > 99 degrees.
+
+    Samples without angles are kept (the filter is about pose labels only).
+    """
+    kept = [s for s in samples if s.angles is None or np.all(np.abs(s.angles) <= PROTOCOL_MAX_ANGLE)]
+    if len(kept) < len(samples):
+        log.info("AFLW2000-3D protocol dropped %d of %d faces (|angle| > %g)",
+                 len(samples) - len(kept), len(samples), PROTOCOL_MAX_ANGLE)
+    return kept
