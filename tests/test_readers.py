@@ -189,3 +189,109 @@ def test_real_300w_pts_samples(shared_data):
     first = np.loadtxt(folder / "einstein.pts", skiprows=3, max_rows=68)
     np.testing.assert_allclose(samples[1].landmarks, first - 1.0)
     assert all(s.landmarks.shape == (68, 2) and s.angles is None for s in samples)
+
+
+# ---- landmark-only formats ----------------------------------------------------------------------
+
+def write_pts(path: Path, pts: np.ndarray) -> None:
+    body = "\n".join(" ".join(f"{v:.3f}" for v in row) for row in pts)
+    path.write_text(f"version: 1\nn_points:  {len(pts)}\n{{\n{body}\n}}\n")
+
+
+def test_300w_and_cofw_pts_are_one_based_and_checked(tmp_path):
+    lms = project(mean_face(), np.array([0, 0, 0, 100, 100, 50.0]))
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((200, 200, 3), np.uint8))
+    write_pts(tmp_path / "a.pts", lms + 1.0)
+    cv2.imwrite(str(tmp_path / "b.jpg"), np.zeros((200, 200, 3), np.uint8))
+    write_pts(tmp_path / "b.pts", lms[:29] + 1.0)  # a COFW file in a 300W folder
+    with pytest.warns(UserWarning, match="1 not 68 points"):
+        (s,) = read_dataset(tmp_path, "300w")
+    np.testing.assert_allclose(s.landmarks, lms, atol=1e-3)
+    cofw = tmp_path / "cofw"
+    cofw.mkdir()
+    cv2.imwrite(str(cofw / "c.jpg"), np.zeros((200, 200, 3), np.uint8))
+    occluded = (np.arange(29) % 4 == 0).astype(float)
+    write_pts(cofw / "c.pts", np.column_stack([lms[:29] + 1.0, occluded]))
+    (c,) = read_dataset(cofw, "cofw")
+    assert c.landmarks.shape == (29, 2) and c.source == "cofw"
+    np.testing.assert_array_equal(c.visibility, 1.0 - occluded)
+    (cofw / "c.pts").write_text("version: 1\nn_points: 29\n{\n1 2\n}\n")
+    with pytest.warns(UserWarning), pytest.raises(MnnEdgeError, match="1 bad n_points"):
+        read_dataset(cofw, "cofw")
+
+
+def test_wflw_list_lines_with_box_attributes_and_relative_image(tmp_path):
+    images = tmp_path / "WFLW_images" / "51--Dresses"
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / "x.jpg"), np.zeros((300, 300, 3), np.uint8))
+    ann = tmp_path / "WFLW_annotations" / "list_98pt_rect_attr_train_test"
+    ann.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(50, 250, size=(98, 2))
+    line = " ".join(f"{v:.4f}" for v in pts.ravel()) + " 40 45 260 270 0 1 0 0 1 0 51--Dresses/x.jpg"
+    bad = " ".join(["1"] * 100) + " 51--Dresses/x.jpg"
+    missing = line.replace("51--Dresses/x.jpg", "51--Dresses/nope.jpg")
+    (ann / "list_98pt_rect_attr_test.txt").write_text("\n".join([line, bad, missing]) + "\n")
+    with pytest.warns(UserWarning) as rec:
+        (s,) = read_dataset(tmp_path, "wflw")
+    msg = str(rec[0].message)
+    assert "skipped 2 of 3 files: " in msg and "1 bad WFLW line" in msg and "1 missing image" in msg
+    assert "list_98pt_rect_attr_test.txt:2" in msg  # the example names file:line
+    np.testing.assert_allclose(s.landmarks, pts, atol=1e-4)
+    np.testing.assert_allclose(s.box, [40, 45, 260, 270])
+    assert s.image_path == images / "x.jpg"
+    # The list file itself can be given as the root.
+    with pytest.warns(UserWarning, match="skipped 2 of 3"):
+        (s2,) = read_dataset(ann / "list_98pt_rect_attr_test.txt", "wflw")
+    assert s2.image_path == s.image_path
+
+
+# ---- Biwi --------------------------------------------------------------------------------------
+
+def hopenet_biwi_angles(rot: np.ndarray) -> np.ndarray:
+    """The Biwi reading of the loaders of 300W-LP-trained models (Hopenet, FSA-Net), as reference."""
+    m = rot.T
+    roll = -np.degrees(np.arctan2(m[1, 0], m[0, 0]))
+    yaw = -np.degrees(np.arctan2(-m[2, 0], np.hypot(m[2, 1], m[2, 2])))
+    pitch = np.degrees(np.arctan2(m[2, 1], m[2, 2]))
+    return np.array([yaw, pitch, roll])
+
+
+def write_biwi_frame(folder: Path, frame: int, rot: np.ndarray, centre, image=True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = "\n".join(" ".join(f"{v:.6f}" for v in r) for r in rot)
+    (folder / f"frame_{frame:05d}_pose.txt").write_text(f"{rows} \n\n{' '.join(map(str, centre))} \n")
+    if image:
+        cv2.imwrite(str(folder / f"frame_{frame:05d}_rgb.png"), np.zeros((480, 640, 3), np.uint8))
+
+
+def test_biwi_rotation_matches_the_300wlp_convention_and_projects_the_head(tmp_path):
+    from mnn_edge.data.readers_biwi import FACE_SIZE_MM, biwi_angles
+    from mnn_edge.geometry import euler_to_matrix
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        yaw, pitch, roll = rng.uniform(-70, 70), rng.uniform(-50, 50), rng.uniform(-40, 40)
+        c = np.diag([1.0, -1.0, -1.0])
+        rot = c @ euler_to_matrix(yaw, pitch, roll) @ c
+        np.testing.assert_allclose(biwi_angles(rot), [yaw, pitch, roll], atol=1e-9)
+        np.testing.assert_allclose(hopenet_biwi_angles(rot), [yaw, pitch, roll], atol=1e-9)
+    seq = tmp_path / "hpdb" / "01"
+    rot = np.diag([1.0, -1.0, -1.0]) @ euler_to_matrix(30, -10, 5) @ np.diag([1.0, -1.0, -1.0])
+    write_biwi_frame(seq, 3, rot, (0.0, 0.0, 1000.0))
+    write_biwi_frame(seq, 4, rot, (0.0, 0.0, 1000.0), image=False)
+    write_biwi_frame(seq, 5, rot, (0.0, 0.0, 1000.0))
+    (seq / "frame_00005_pose.txt").write_text("1 0 0\n0 1 0\n")
+    with pytest.warns(UserWarning, match="skipped 2 of 3 files: 1 (missing image|bad pose file), 1 "):
+        (s,) = read_dataset(tmp_path, "biwi")
+    np.testing.assert_allclose(s.angles, [30, -10, 5], atol=1e-3)  # 6 decimals on disk
+    half = 0.5 * FACE_SIZE_MM * 517.679 / 1000.0  # no rgb.cal: Biwi's own RGB intrinsics
+    np.testing.assert_allclose(s.box, [320 - half, 240.5 - half, 320 + half, 240.5 + half])
+    assert s.landmarks is None and s.image_path.name == "frame_00003_rgb.png"
+    # With rgb.cal: the centre goes through its extrinsics and intrinsics.
+    (seq / "rgb.cal").write_text("500 0 300\n0 500 200\n0 0 1\n\n0 0 0 0\n\n1 0 0\n0 1 0\n0 0 1\n\n"
+                                 "-25 0 0\n")
+    (s,) = read_dataset(seq / "frame_00003_pose.txt", "biwi")
+    cx = 500 * -25 / 1000 + 300
+    np.testing.assert_allclose((s.box[0] + s.box[2]) / 2, cx)
+    np.testing.assert_allclose(s.box[3] - s.box[1], FACE_SIZE_MM * 500 / 1000)

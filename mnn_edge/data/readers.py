@@ -96,6 +96,10 @@ def check_sample(sample: FaceSample) -> None:
     if sample.landmarks is None:
         if sample.box is None:
             raise SkipFile("no landmarks or box")
+        x0, y0, x1, y1 = sample.box
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        if not (x1 > x0 and y1 > y0 and -0.5 <= cx <= width - 0.5 and -0.5 <= cy <= height - 0.5):
+            raise SkipFile("box outside the image")
         return
     lms = np.asarray(sample.landmarks)
     valid = np.all(np.isfinite(lms), axis=1)

@@ -26,6 +26,7 @@ PTS_OFFSET = 1.0  # iBUG .pts are 1-based
 POINTS = {"300w": 68, "cofw": 29}
 WFLW_POINTS = 98
 WFLW_FIELDS = 2 * WFLW_POINTS + 4 + 6 + 1
+WFLW_SEARCH_UP = 3
 
 
 def list_pts(root: Path) -> list[Path]:
@@ -75,24 +76,29 @@ def parse_pts(path: Path, fmt: str) -> FaceSample:
 # ---- WFLW -------------------------------------------------------------------------------------
 
 def list_wflw(root: Path) -> list[tuple[Path, Path, int, str]]:
-    """(root, list file, line number, line) for every non-empty line of every WFLW list file."""
+    """(search top, list file, line number, line) for every non-empty line of every WFLW list file.
+
+    Images are looked up from the list file's folder upwards, to ``root`` when a folder is given,
+    else up to :data:`WFLW_SEARCH_UP` levels (the release keeps the lists two levels below the
+    folder that holds ``WFLW_images/``)."""
     files = [root] if root.is_file() else sorted(root.rglob("list_98pt*.txt"))
     items = []
     for f in files:
+        top = root if root.is_dir() else f.parents[min(WFLW_SEARCH_UP, len(f.parents) - 1)]
         for i, line in enumerate(f.read_text(errors="replace").splitlines(), start=1):
             if line.strip():
-                items.append((root if root.is_dir() else f.parent, f, i, line))
+                items.append((top, f, i, line))
     return items
 
 
-def _wflw_image(root: Path, list_file: Path, name: str) -> Path:
-    """WFLW names are relative to ``WFLW_images/``; look beside the list file and up to ``root``."""
+def _wflw_image(top: Path, list_file: Path, name: str) -> Path:
+    """WFLW names are relative to ``WFLW_images/``; look beside the list file and up to ``top``."""
     folder = list_file.parent
     while True:
         for candidate in (folder / name, folder / "WFLW_images" / name):
             if candidate.is_file():
                 return candidate
-        if folder == root or folder.parent == folder or root not in folder.parents:
+        if folder == top or folder.parent == folder:
             raise SkipFile("missing image")
         folder = folder.parent
 
