@@ -295,3 +295,11 @@ def test_biwi_rotation_matches_the_300wlp_convention_and_projects_the_head(tmp_p
     cx = 500 * -25 / 1000 + 300
     np.testing.assert_allclose((s.box[0] + s.box[2]) / 2, cx)
     np.testing.assert_allclose(s.box[3] - s.box[1], FACE_SIZE_MM * 500 / 1000)
+
+
+def test_landmarks_a_little_outside_the_image_are_kept(tmp_path):
+    """A jaw cut by the image border is legitimate (the crop pads); only landmarks farther out
+    than OUTSIDE_TOLERANCE of the face size count as broken."""
+    write_face(tmp_path, "cut", (0, 0, 0, 20, 100, 50), size=200)  # face centred 20 px from the left edge
+    (s,) = read_dataset(tmp_path, "synthetic")
+    assert s.landmarks[:, 0].min() < -10

@@ -27,6 +27,7 @@ from mnn_edge.meanface import mean_face
 
 MARGIN = 1.6  # crop side / landmark-box side
 UP_SHIFT = 0.1  # centre moved up by this fraction of the landmark-box height
+MIN_WARP_ZOOM = 0.5  # below this zoom the image is area-reduced before the bilinear warp
 
 
 def landmark_box(sample: FaceSample) -> np.ndarray:
@@ -110,23 +111,44 @@ def crop_sample(sample: FaceSample, image: np.ndarray | None = None, size: int =
     if d is not None:
         m, lms, vis, pose = _augment_geometry(d, size, m, lms, vis, pose)
 
-    out = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=(0, 0, 0))
+    out = warp(image, m, size)
     if d is not None:
         out = aug_mod.colour_jitter(out, d)
     return CropItem(image=out, crop_to_image=invert_affine(m), landmarks=lms, visibility=vis, pose=pose)
 
 
+def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """``cv2.warpAffine`` of ``image`` through ``m`` (image -> crop px), black outside the image.
+
+    Bilinear sampling aliases when the crop shrinks the face by more than 2x (large photos), so
+    the image is first reduced with area averaging to a zoom of about 0.5 and ``m`` adjusted.
+    """
+    zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if zoom < MIN_WARP_ZOOM:
+        r = zoom / MIN_WARP_ZOOM
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_AREA)
+        rx, ry = small.shape[1] / w, small.shape[0] / h
+        # small-image px from image px with pixel centres on integers: x_s = (x + 0.5) r - 0.5
+        to_small = np.array([[rx, 0.0, 0.5 * rx - 0.5], [0.0, ry, 0.5 * ry - 0.5]])
+        m = _compose(m, invert_affine(to_small))
+        image = small
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=(0, 0, 0))
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2x3 map ``a`` after ``b``."""
+    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
+
+
 def _augment_geometry(d: AugmentDraw, size: int, m: np.ndarray, lms, vis, pose):
     """Compose the mirror and the similarity onto the crop map and move every label with them."""
-    def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # a after b, both 2x3
-        return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
-
     if d.flip:
         n = len(lms) if lms is not None else 68
         order = aug_mod.flip_order(n) if (lms is not None or vis is not None) else None
         fm = aug_mod.flip_matrix(size)
-        m = compose(fm, m)
+        m = _compose(fm, m)
         if lms is not None:
             lms = apply_affine(fm, lms)[order]
         if vis is not None:
@@ -134,7 +156,7 @@ def _augment_geometry(d: AugmentDraw, size: int, m: np.ndarray, lms, vis, pose):
         if pose is not None:
             pose = aug_mod.flip_pose(pose, size)
     sm = aug_mod.similarity_matrix(d, size)
-    m = compose(sm, m)
+    m = _compose(sm, m)
     if lms is not None:
         lms = apply_affine(sm, lms)
     if pose is not None:
