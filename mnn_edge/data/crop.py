@@ -25,8 +25,8 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import apply_affine, crop_transform, euler_to_matrix, fit_translation_scale, invert_affine
 from mnn_edge.meanface import mean_face
 
-MARGIN = 1.6  # crop side / landmark-box side
-UP_SHIFT = 0.1  # centre moved up by this fraction of the landmark-box height
+MARGIN = 1.7  # crop side / landmark-box side
+UP_SHIFT = 0.12  # centre moved up by this fraction of the landmark-box height
 MIN_WARP_ZOOM = 0.5  # below this zoom the image is area-reduced before the bilinear warp
 
 
