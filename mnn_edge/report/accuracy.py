@@ -1,0 +1,128 @@
+"""Accuracy of a set of artifacts on one data set, as one JSON file the report reads.
+
+The metrics come from helper B's :func:`mnn_edge.evaluate.metrics.evaluate_artifact` (the same
+numbers ``mnn-eval --json`` prints). Stored rounded to a fixed number of decimals so that
+re-running on the same data and artifacts reproduces the report's accuracy figures exactly, and
+so no last-bit float noise from the thread scheduler can make two reports differ.
+
+File layout::
+
+    {"schema": "mnn-edge-accuracy/1", "data": {"root": "...", "format": "synthetic", "n": 200, ...},
+     "results": [{"name": "pose.int8", "artifact": "export/pose.int8.onnx",
+                  "metrics": {"n": 200, "mae_yaw": 1.234, ..., "nme": 0.0312, "vis_acc": null}}]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import write_text_atomic
+
+ACCURACY_SCHEMA = "mnn-edge-accuracy/1"
+METRIC_KEYS = ("n", "mae_yaw", "mae_pitch", "mae_roll", "mae", "nme", "nme_box", "vis_acc")
+DECIMALS = 6  # degrees to a micro-degree, NME fractions to 1e-6: far below any difference that matters
+
+
+@dataclass(frozen=True)
+class AccuracyResult:
+    name: str  # matches the benchmark record's name (file name without suffix, e.g. "pose.int8")
+    artifact: str
+    metrics: dict[str, float | int | None]  # METRIC_KEYS; None where the model has no such output
+
+    def get(self, key: str) -> float | None:
+        v = self.metrics.get(key)
+        return None if v is None else float(v)
+
+
+@dataclass(frozen=True)
+class AccuracySet:
+    results: tuple[AccuracyResult, ...]
+    data: dict  # where the samples came from (root, format, n, seed)
+
+    def to_dict(self) -> dict:
+        return {"schema": ACCURACY_SCHEMA, "data": self.data,
+                "results": [{"name": r.name, "artifact": r.artifact, "metrics": r.metrics} for r in self.results]}
+
+    def by_name(self) -> dict[str, AccuracyResult]:
+        return {r.name: r for r in self.results}
+
+
+def clean_metrics(d: dict) -> dict[str, float | int | None]:
+    """Keep METRIC_KEYS, NaN -> None, floats rounded to DECIMALS (see the module docstring)."""
+    out: dict[str, float | int | None] = {}
+    for key in METRIC_KEYS:
+        v = d.get(key)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out[key] = None
+        elif key == "n":
+            out[key] = int(v)
+        else:
+            out[key] = round(float(v), DECIMALS)
+    return out
+
+
+def artifact_key(path: str | Path) -> str:
+    """The name a benchmark record gets for the same file (see :func:`mnn_edge.bench.cli.artifact_name`)."""
+    from mnn_edge.bench.cli import artifact_name
+    from mnn_edge.runtime import backend_for
+
+    return artifact_name(Path(path), backend_for(path))
+
+
+def evaluate_set(artifacts: list[Path], samples: list, data: dict, batch: int = 8,
+                 progress: bool = True) -> AccuracySet:
+    """Evaluate every artifact on the same samples (helper B's metrics)."""
+    try:
+        from mnn_edge.evaluate.metrics import evaluate_artifact
+    except ImportError as e:
+        raise MnnEdgeError(f"the evaluation module is not available in this build: {e}") from e
+    results = []
+    for path in artifacts:
+        res = evaluate_artifact(Path(path), samples, batch=batch, progress=progress)
+        results.append(AccuracyResult(artifact_key(path), str(path), clean_metrics(res.to_dict())))
+    return AccuracySet(tuple(results), data)
+
+
+def write_accuracy(acc: AccuracySet, path: str | Path) -> None:
+    write_text_atomic(path, json.dumps(acc.to_dict(), indent=2) + "\n")
+
+
+def parse_accuracy(d: object, source: str) -> AccuracySet:
+    """Our accuracy-set file, or one ``mnn-eval --json`` result (which must then name its ``artifact``)."""
+    if not isinstance(d, dict):
+        raise MnnEdgeError(f"{source}: expected a JSON object")
+    if d.get("schema") == ACCURACY_SCHEMA:
+        try:
+            results = tuple(AccuracyResult(r["name"], r["artifact"], clean_metrics(r["metrics"])) for r in d["results"])
+        except (KeyError, TypeError) as e:
+            raise MnnEdgeError(f"{source}: malformed accuracy result ({e})") from e
+        return AccuracySet(results, d.get("data", {}))
+    if "mae" in d:  # a single mnn-eval --json result
+        artifact = d.get("artifact")
+        if not artifact:
+            raise MnnEdgeError(f"{source}: this mnn-eval result does not say which artifact it measured; "
+                               "pass it as NAME=FILE (NAME as in the benchmark table, e.g. pose.int8=eval.json)")
+        return AccuracySet((AccuracyResult(artifact_key(artifact), str(artifact), clean_metrics(d)),),
+                           {"source": source})
+    raise MnnEdgeError(f"{source}: neither an accuracy set ({ACCURACY_SCHEMA}) nor an mnn-eval result")
+
+
+def load_accuracy(spec: str) -> AccuracySet:
+    """``FILE`` or ``NAME=FILE`` (NAME overrides the artifact name for a single mnn-eval result)."""
+    name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    p = Path(file)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError as e:
+        raise MnnEdgeError(f"accuracy JSON not found: {p}") from e
+    except json.JSONDecodeError as e:
+        raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
+    if name:
+        if not isinstance(d, dict) or "mae" not in d:
+            raise MnnEdgeError(f"{p}: NAME=FILE takes one mnn-eval --json result")
+        return AccuracySet((AccuracyResult(name, str(d.get("artifact", "")), clean_metrics(d)),), {"source": str(p)})
+    return parse_accuracy(d, str(p))

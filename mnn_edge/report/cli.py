@@ -1,0 +1,150 @@
+"""``mnn-report``: the speed/accuracy trade-off report (REPORT.md + tradeoff.png + machine.json).
+
+Either reads results (``--results`` from the pipeline or bench/quantization.py, ``--bench`` from
+mnn-bench or bench/gpu_check, ``--eval`` from mnn-eval) or makes them first from a checkpoint
+(``--from-checkpoint``: export, quantize, evaluate, benchmark). Several files merge into one table,
+so GPU results measured elsewhere join the CPU ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnn_edge.bench.cli import parse_batches
+from mnn_edge.bench.schema import BenchRun, load_run
+from mnn_edge.bench.timing import TimingConfig
+from mnn_edge.cli_util import run_cli
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import write_text_atomic
+from mnn_edge.report.accuracy import AccuracySet, load_accuracy
+from mnn_edge.report.markdown import render_report
+from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig, load_results, run_pipeline, write_results
+from mnn_edge.report.plot import plot_tradeoff
+from mnn_edge.report.rows import build_rows
+
+REPORT_NAME, PLOT_NAME, MACHINE_NAME, RESULTS_NAME = "REPORT.md", "tradeoff.png", "machine.json", "results.json"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    results: tuple[Path, ...]  # pipeline/quantization results documents
+    bench: tuple[Path, ...]  # BenchRun JSON files
+    evals: tuple[str, ...]  # accuracy files, FILE or NAME=FILE
+    pipeline: PipelineConfig | None  # make the results first
+    out: Path  # REPORT.md, tradeoff.png, machine.json (and results.json from a pipeline) go here
+    force: bool
+    command: str  # recorded in the report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mnn-report",
+        description="Write REPORT.md (model, precision, backend, size, p50/p99 latency, FPS, pose MAE, landmark "
+                    "NME, visibility accuracy; one row per artifact), tradeoff.png (accuracy vs FPS, Pareto front "
+                    "marked) and machine.json. Reads result files, or with --from-checkpoint makes them: export, "
+                    "quantize (FP16, INT8 both flavours), accuracy on held-out synthetic faces, interleaved latency.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--results", nargs="*", type=Path, default=[], help="results documents (pipeline, quantization)")
+    p.add_argument("--bench", nargs="*", type=Path, default=[], help="mnn-bench / gpu_check JSON files")
+    p.add_argument("--eval", dest="evals", nargs="*", default=[],
+                   help="accuracy files: an accuracy set, or NAME=FILE for one mnn-eval --json result")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--from-checkpoint", type=Path, default=None, metavar="CKPT",
+                     help="make the results from this checkpoint first (export, quantize, evaluate, benchmark)")
+    src.add_argument("--from-random", action="store_true", help="the same from random weights (smoke test only)")
+    g = p.add_argument_group("pipeline (with --from-checkpoint / --from-random)")
+    g.add_argument("--work", type=Path, default=Path("bench/results/pipeline"), help="export/ and heldout/ go here")
+    g.add_argument("--n-eval", type=int, default=200, help="held-out synthetic faces for accuracy")
+    g.add_argument("--eval-seed", type=int, default=HELDOUT_SEED, help="seed of the held-out faces")
+    g.add_argument("--calib-synthetic", type=int, default=128, help="synthetic calibration faces for INT8")
+    g.add_argument("--no-quantize", action="store_true", help="FP32 artifacts only")
+    g.add_argument("--runs", type=int, default=30, help="timed calls per artifact and batch size")
+    g.add_argument("--seconds", type=float, default=None, help="instead of --runs: seconds per batch size")
+    g.add_argument("--warmup", type=int, default=5, help="untimed calls per artifact")
+    g.add_argument("--batch", default="1,4", help="batch sizes to time")
+    g.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
+    g.add_argument("--reuse", action="store_true", help="keep an existing export/ and heldout/ in --work")
+    p.add_argument("--out", type=Path, default=Path("bench/report"), help="output folder")
+    p.add_argument("--force", action="store_true", help="overwrite an existing REPORT.md")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str] | None) -> ReportConfig:
+    pipeline = None
+    if args.from_checkpoint is not None or args.from_random:
+        if args.from_checkpoint is not None and not args.from_checkpoint.is_file():
+            raise MnnEdgeError(f"checkpoint not found: {args.from_checkpoint}")
+        if args.n_eval < 1:
+            raise MnnEdgeError(f"--n-eval must be >= 1, got {args.n_eval}")
+        timing = TimingConfig(warmup=args.warmup, runs=None if args.seconds else args.runs, seconds=args.seconds)
+        pipeline = PipelineConfig(checkpoint=args.from_checkpoint, work=args.work, n_eval=args.n_eval,
+                                  eval_seed=args.eval_seed, calib_synthetic=args.calib_synthetic, timing=timing,
+                                  batches=parse_batches(args.batch), threads=args.threads,
+                                  quantize=not args.no_quantize, reuse=args.reuse, progress=not args.no_progress)
+    elif not (args.results or args.bench or args.evals):
+        raise MnnEdgeError("nothing to report: pass --results/--bench/--eval files, or --from-checkpoint CKPT")
+    words = sys.argv[1:] if argv is None else argv
+    return ReportConfig(results=tuple(args.results), bench=tuple(args.bench), evals=tuple(args.evals),
+                        pipeline=pipeline, out=args.out, force=args.force,
+                        command="mnn-report " + " ".join(shlex.quote(w) for w in words))
+
+
+def gather(cfg: ReportConfig) -> tuple[list[BenchRun], list[AccuracySet], list[str]]:
+    """Load (or make) every input; also the notes the report prints about where results came from."""
+    runs, accs, notes = [], [], []
+    for path in cfg.results:
+        run, acc, doc = load_results(path)
+        runs.append(run)
+        accs.append(acc)
+        notes.append(f"Results {path}: checkpoint {doc.get('checkpoint', '?')}; made by `{doc.get('command', '?')}`")
+    runs += [load_run(p) for p in cfg.bench]
+    accs += [load_accuracy(s) for s in cfg.evals]
+    return runs, accs, notes
+
+
+def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet], notes: list[str]) -> Path:
+    rows = build_rows(runs, accs)
+    if not rows:
+        raise MnnEdgeError("the inputs hold no benchmark records and no accuracy results")
+    plotted = plot_tradeoff(rows, cfg.out / PLOT_NAME, title="MNN: accuracy vs speed")
+    if not plotted:
+        notes = notes + ["No plot: no artifact has both a latency and an accuracy."]
+    machines = [run.machine for run in runs]
+    write_text_atomic(cfg.out / MACHINE_NAME, json.dumps(machines[0] if len(machines) == 1 else machines,
+                                                         indent=2) + "\n")
+    text = render_report(rows, runs, accs, cfg.command, PLOT_NAME if plotted else None, notes)
+    report = cfg.out / REPORT_NAME
+    write_text_atomic(report, text)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_args(build_parser().parse_args(argv), argv)
+    report = cfg.out / REPORT_NAME
+    if report.exists() and not cfg.force:
+        raise MnnEdgeError(f"{report} already exists; pass --force to overwrite it")
+    extra_results = []
+    if cfg.pipeline is not None:
+        doc = run_pipeline(cfg.pipeline, cfg.command)
+        write_results(doc, cfg.out / RESULTS_NAME)
+        extra_results.append(cfg.out / RESULTS_NAME)
+    runs, accs, notes = gather(ReportConfig(results=cfg.results + tuple(extra_results), bench=cfg.bench,
+                                            evals=cfg.evals, pipeline=None, out=cfg.out, force=cfg.force,
+                                            command=cfg.command))
+    report = write_report(cfg, runs, accs, notes)
+    print(f"wrote {report}, {cfg.out / PLOT_NAME}, {cfg.out / MACHINE_NAME}")
+    return 0
+
+
+def entry() -> int:
+    return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(entry())

@@ -1,0 +1,129 @@
+"""Checkpoint -> export + quantize -> held-out synthetic faces -> accuracy + interleaved latency.
+
+Shared by ``mnn-report --from-checkpoint`` and ``bench/quantization.py``, so the committed report
+and the quantization table are the same measurement. The result is one JSON file::
+
+    {"schema": "mnn-edge-results/1", "command": "...", "bench": <BenchRun>, "accuracy": <AccuracySet>}
+
+Export and synthesis run as subprocesses of the project's own CLIs (``mnn-export``,
+``mnn-data synth``): exactly what a user would type, with their progress bars and checks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnn_edge.bench.schema import BenchRun, validate
+from mnn_edge.bench.timing import TimingConfig
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import write_text_atomic
+from mnn_edge.report.accuracy import AccuracySet, evaluate_set, parse_accuracy
+
+RESULTS_SCHEMA = "mnn-edge-results/1"
+# Every ONNX artifact the export + quantization step writes, in the order the report lists them.
+ARTIFACT_FILES = ("pose.onnx", "pose.fp16.onnx", "pose.int8.onnx", "pose.int8-trt.onnx",
+                  "mnn.onnx", "mnn.fp16.onnx", "mnn.int8.onnx", "mnn.int8-trt.onnx")
+# Held-out faces: training data uses seed 0 and calibration 1234 (mnn_edge.quantize.calibration);
+# face i of a set is rendered from rng([seed, i]), so this seed shares no face with either.
+HELDOUT_SEED = 20261201
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    checkpoint: Path | None  # None: random weights (smoke tests only; accuracy is meaningless)
+    work: Path  # export/ and heldout/ go here
+    n_eval: int  # held-out synthetic faces for accuracy
+    eval_seed: int
+    calib_synthetic: int  # synthetic calibration faces for mnn-export --int8
+    timing: TimingConfig
+    batches: tuple[int, ...]
+    threads: int  # ONNX Runtime intra-op threads for the latency runs (0 = all cores)
+    quantize: bool  # also write the FP16/INT8 artifacts (False: FP32 only)
+    reuse: bool  # keep an existing export/ and heldout/ instead of rebuilding them
+    progress: bool
+
+
+def _run(cmd: list[str], what: str) -> None:
+    print("+ " + " ".join(cmd), file=sys.stderr)
+    if subprocess.run(cmd).returncode != 0:
+        raise MnnEdgeError(f"{what} failed (command above); see its error message")
+
+
+def export_all(cfg: PipelineConfig) -> Path:
+    """``mnn-export`` (with ``--int8 --fp16`` when quantizing) into ``work/export``; returns the folder."""
+    out = cfg.work / "export"
+    if cfg.reuse and (out / "pose.onnx").is_file():
+        return out
+    cmd = [sys.executable, "-m", "mnn_edge.export.cli", "--out", str(out), "--force"]
+    cmd += ["--random-init"] if cfg.checkpoint is None else ["--checkpoint", str(cfg.checkpoint)]
+    if cfg.quantize:
+        cmd += ["--fp16", "--int8", "--calib-synthetic", str(cfg.calib_synthetic)]
+    _run(cmd, "export")
+    return out
+
+
+def heldout_folder(cfg: PipelineConfig) -> Path:
+    out = cfg.work / "heldout"
+    if cfg.reuse and len(list(out.glob("synth_*.mat"))) >= cfg.n_eval:
+        return out
+    _run([sys.executable, "-m", "mnn_edge.data.cli", "synth", "--out", str(out), "--n", str(cfg.n_eval),
+          "--seed", str(cfg.eval_seed), "--force"] + ([] if cfg.progress else ["--no-progress"]),
+         "synthetic data")
+    return out
+
+
+def artifacts_in(folder: Path) -> list[Path]:
+    found = [folder / name for name in ARTIFACT_FILES if (folder / name).is_file()]
+    if not found:
+        raise MnnEdgeError(f"no exported artifacts in {folder}")
+    return found
+
+
+def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: str) -> dict:
+    """Accuracy on the held-out faces, then latency of all artifacts interleaved; the results document."""
+    from mnn_edge.bench.cli import BenchConfig, run_bench
+    from mnn_edge.data.readers import read_dataset
+    from mnn_edge.metadata import ModelKind
+
+    samples = read_dataset(heldout, "synthetic", limit=cfg.n_eval)
+    data = {"root": str(heldout), "format": "synthetic", "n": len(samples), "seed": cfg.eval_seed}
+    accuracy = evaluate_set(artifacts, samples, data, progress=cfg.progress)
+    bcfg = BenchConfig(artifacts=tuple(artifacts), batches=cfg.batches, timing=cfg.timing, baseline=None,
+                       breakdown_frames=None, threads=cfg.threads, device="cpu", torch_kind=ModelKind.FULL,
+                       json_out=None, progress=cfg.progress)
+    bench = run_bench(bcfg, tool="mnn-report pipeline")
+    return results_document(bench, accuracy, command, cfg.checkpoint)
+
+
+def results_document(bench: BenchRun, accuracy: AccuracySet, command: str, checkpoint: Path | None) -> dict:
+    return {"schema": RESULTS_SCHEMA, "command": command,
+            "checkpoint": "random weights" if checkpoint is None else str(checkpoint),
+            "bench": bench.to_dict(), "accuracy": accuracy.to_dict()}
+
+
+def write_results(doc: dict, path: Path) -> None:
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+
+
+def load_results(path: Path) -> tuple[BenchRun, AccuracySet, dict]:
+    """A results document -> its benchmark run, accuracy set and the document itself."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise MnnEdgeError(f"results JSON not found: {path}") from e
+    except json.JSONDecodeError as e:
+        raise MnnEdgeError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(doc, dict) or doc.get("schema") != RESULTS_SCHEMA:
+        raise MnnEdgeError(f"{path}: not a results document ({RESULTS_SCHEMA}); pass benchmark files with "
+                           "--bench and accuracy files with --eval")
+    return validate(doc["bench"], f"{path} bench"), parse_accuracy(doc["accuracy"], f"{path} accuracy"), doc
+
+
+def run_pipeline(cfg: PipelineConfig, command: str) -> dict:
+    export = export_all(cfg)
+    heldout = heldout_folder(cfg)
+    return measure(artifacts_in(export), heldout, cfg, command)

@@ -1,0 +1,134 @@
+"""mnn-report from fake benchmark/accuracy JSON: one row per artifact, a valid PNG, reproducible figures."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import pytest
+
+from mnn_edge.bench.schema import BenchRun, record_from_timing, with_ratios, write_run
+from mnn_edge.bench.timing import CaseTiming, summarize
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.report.accuracy import AccuracyResult, AccuracySet, clean_metrics, write_accuracy
+from mnn_edge.report.cli import main
+from mnn_edge.report.pipeline import load_results, results_document, write_results
+from mnn_edge.report.plot import pareto_front
+from mnn_edge.report.rows import build_rows
+
+# name, model, precision, flavour, ms at batch 1, MAE, NME
+ARTIFACTS = [("pose", "pose", "fp32", "", 100.0, 3.10, None), ("pose.int8", "pose", "int8", "cpu", 38.0, 3.40, None),
+             ("mnn", "full", "fp32", "", 200.0, 3.00, 0.040), ("mnn.fp16", "full", "fp16", "", 260.0, 3.001, 0.040),
+             ("mnn.int8-trt", "full", "int8", "trt", 150.0, 3.50, 0.043)]
+
+
+def fake_bench() -> BenchRun:
+    recs = []
+    for name, model, prec, flav, ms, _, _ in ARTIFACTS:
+        for batch in (1, 4):
+            t = [ms * (1.0 if batch == 1 else 3.0) * f for f in (0.9, 1.0, 1.1, 1.5)]  # batch 4: 3x the time
+            recs.append(record_from_timing(CaseTiming(name, batch, tuple(t), summarize(t)), artifact=f"e/{name}.onnx",
+                                           model=model, precision=prec, flavour=flav, backend="onnxruntime",
+                                           size_bytes=int(ms * 1e5)))
+    return BenchRun(tuple(with_ratios(recs, "pose")), machine={"cpu": "Fake CPU", "cores": 2, "libraries": {}},
+                    config={"runs": 4})
+
+
+def fake_accuracy() -> AccuracySet:
+    res = [AccuracyResult(name, f"e/{name}.onnx", clean_metrics(
+        {"n": 50, "mae_yaw": mae + 0.1, "mae_pitch": mae, "mae_roll": mae - 0.1, "mae": mae,
+         "nme": float("nan") if nme is None else nme, "nme_box": nme, "vis_acc": None if nme is None else 0.9}))
+        for name, _, _, _, _, mae, nme in ARTIFACTS]
+    return AccuracySet(tuple(res), {"format": "synthetic", "n": 50, "seed": 7})
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    b, e = tmp_path / "bench.json", tmp_path / "acc.json"
+    write_run(fake_bench(), b)
+    write_accuracy(fake_accuracy(), e)
+    return b, e
+
+
+def table_rows(report: str) -> list[str]:
+    section = report.split("## Speed and accuracy", 1)[1].split("\n\n", 2)[1]
+    return [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:]
+
+
+def test_report_has_one_row_per_artifact_and_a_png(inputs, tmp_path) -> None:
+    b, e = inputs
+    out = tmp_path / "report"
+    assert main(["--bench", str(b), "--eval", str(e), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    rows = table_rows(text)
+    assert len(rows) == len(ARTIFACTS)
+    # size 10 MB; p50 and p99 of 90, 100, 110, 150 ms
+    assert rows[0].startswith("| encoder-only | fp32 | ONNX Runtime | cpu | 10.0 | 105.0 | 148.8 |")
+    int8 = next(r for r in rows if "int8 (cpu)" in r)
+    assert "| 0.38 |" in int8  # p50 ratio to the same model's FP32 in the same run
+    assert "| 3.400 |" in int8 and int8.rstrip().endswith("| — | — |")  # pose-only: no NME, no visibility
+    assert "int8 (trt)" in text and "Fake CPU" in text and "![accuracy vs FPS](tradeoff.png)" in text
+    png = (out / "tradeoff.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    img = cv2.imread(str(out / "tradeoff.png"))
+    assert img is not None and img.shape[1] >= 1200 and img.shape[0] >= 500  # two panels, readable size
+    assert img.std() > 10  # not a blank canvas
+    assert json.loads((out / "machine.json").read_text())["cpu"] == "Fake CPU"
+
+
+def test_rerun_reproduces_accuracy_exactly_and_refuses_overwrite(inputs, tmp_path) -> None:
+    b, e = inputs
+    out = tmp_path / "r"
+    main(["--bench", str(b), "--eval", str(e), "--out", str(out)])
+    first = table_rows((out / "REPORT.md").read_text())
+    with pytest.raises(MnnEdgeError, match="--force"):
+        main(["--bench", str(b), "--eval", str(e), "--out", str(out)])
+    main(["--bench", str(b), "--eval", str(e), "--out", str(out), "--force"])
+    assert table_rows((out / "REPORT.md").read_text()) == first
+
+
+def test_single_mnn_eval_result_by_name(tmp_path, inputs) -> None:
+    b, _ = inputs
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps({"n": 10, "mae_yaw": 1.0, "mae_pitch": 2.0, "mae_roll": 3.0, "mae": 2.0,
+                              "nme": None, "nme_box": None, "vis_acc": None}))
+    out = tmp_path / "o"
+    with pytest.raises(MnnEdgeError, match="NAME=FILE"):
+        main(["--bench", str(b), "--eval", str(ev), "--out", str(out)])
+    assert main(["--bench", str(b), "--eval", f"pose.int8={ev}", "--out", str(out)]) == 0
+    row = next(r for r in table_rows((out / "REPORT.md").read_text()) if "int8 (cpu)" in r)
+    assert "| 2.000 |" in row
+
+
+def test_accuracy_only_and_bench_only_rows() -> None:
+    bench = fake_bench()
+    acc = AccuracySet((AccuracyResult("pose.fp16", "e/pose.fp16.onnx", clean_metrics({"n": 1, "mae": 1.0})),), {})
+    rows = build_rows([bench], [acc])
+    assert len(rows) == len(ARTIFACTS) + 1
+    extra = next(r for r in rows if r.name == "pose.fp16")
+    assert (extra.model, extra.precision, extra.batch1) == ("pose", "fp16", None)
+    assert all(r.accuracy is None for r in rows if r.name != "pose.fp16")
+    mnn = next(r for r in rows if r.name == "mnn")
+    assert mnn.best.batch == 4  # 4 images in 3x the time of one
+    assert mnn.fps == pytest.approx(1000.0 / summarize([180.0, 200.0, 220.0, 300.0]).mean)
+
+
+def test_pareto_front() -> None:
+    pts = [(10.0, 3.0), (20.0, 3.5), (5.0, 2.9), (8.0, 3.2), (20.0, 3.4)]
+    assert pareto_front(pts) == [2, 0, 4]  # (8, 3.2) is beaten by (10, 3.0); (20, 3.5) by (20, 3.4)
+
+
+def test_results_document_round_trip(tmp_path) -> None:
+    path = tmp_path / "res.json"
+    write_results(results_document(fake_bench(), fake_accuracy(), "cmd", None), path)
+    run, acc, doc = load_results(path)
+    assert run.records == fake_bench().records and acc.results == fake_accuracy().results
+    assert doc["checkpoint"] == "random weights"
+    out = tmp_path / "o"
+    assert main(["--results", str(path), "--out", str(out)]) == 0
+    assert "checkpoint random weights" in (out / "REPORT.md").read_text()
+
+
+def test_nothing_to_report() -> None:
+    with pytest.raises(MnnEdgeError, match="nothing to report"):
+        main([])
