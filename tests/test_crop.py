@@ -171,3 +171,18 @@ def test_large_photo_is_area_reduced_and_labels_still_hit_the_dots():
     item = crop_sample(s, img, size=256)
     assert np.mean(pixel_at(item.image, item.landmarks) > 150) > 0.95
     assert reprojection_error(item) < 1e-9
+
+
+def test_colour_jitter_matches_its_definition():
+    """brightness, then contrast about the mean, then saturation about the gray value."""
+    from mnn_edge.data.augment import colour_jitter
+
+    img = np.random.default_rng(0).integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    d = AugmentDraw(brightness=1.2, contrast=0.7, saturation=1.4)
+    x = img.astype(np.float64) * 1.2
+    x = (x - x.mean()) * 0.7 + x.mean()
+    g = x @ [0.299, 0.587, 0.114]
+    x = (x - g[..., None]) * 1.4 + g[..., None]
+    expect = np.clip(np.round(x), 0, 255)
+    assert np.abs(colour_jitter(img, d).astype(float) - expect).max() <= 1
+    assert colour_jitter(img, AugmentDraw()) is img
