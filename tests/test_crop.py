@@ -145,9 +145,8 @@ def test_generator_faces_stay_exact_under_augmentation(tmp_path):
     rotation/scale/shift; a mirror keeps the mean face's fit within 0.02 of the box side."""
     import scipy.io as sio
 
-    from mnn_edge.data.synth import write_synthetic
-
-    write_synthetic(tmp_path, 3, seed=5, progress=False)
+    synth = pytest.importorskip("mnn_edge.data.synth")
+    synth.write_synthetic(tmp_path, 3, seed=5, progress=False)
     samples = read_dataset(tmp_path, "synthetic")
     assert len(samples) == 3
     for s in samples:
