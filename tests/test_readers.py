@@ -72,7 +72,9 @@ def test_300wlp_reads_separate_landmark_file_when_pt3d_68_is_absent(tmp_path):
     np.testing.assert_allclose(s.landmarks, lms, atol=1e-6)
     # Without the landmarks/ tree the 68-point pt2d of the main file is the fallback.
     write_face(tmp_path / "HELEN", "HELEN_2_0", POSES[0], synthetic=False, pt3d_68=None, pt2d=lms.T + 1.0)
-    samples = read_dataset(tmp_path, "300wlp")
+    (tmp_path / "Code" / "ModelGeneration").mkdir(parents=True)  # 300W-LP ships its 3DMM here
+    sio.savemat(tmp_path / "Code" / "ModelGeneration" / "model_info.mat", {"x": np.zeros(3)})
+    samples = read_dataset(tmp_path, "300wlp")  # no warning: Code/ and landmarks/ are not faces
     assert len(samples) == 2
     np.testing.assert_allclose(samples[1].landmarks, lms, atol=1e-6)
 

@@ -52,7 +52,11 @@ class FormatReader:
 
 
 def load_image_rgb(path: str | Path) -> np.ndarray:
-    """Read an image as (H, W, 3) uint8 RGB; gray is replicated, alpha dropped, 16 bit scaled."""
+    """Read an image as (H, W, 3) uint8 RGB; gray is replicated, alpha dropped, 16 bit scaled.
+
+    EXIF orientation is deliberately not applied: dataset landmarks refer to the stored pixel
+    array (MATLAB's imread and Pillow's size ignore it too).
+    """
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise MnnEdgeError(f"cannot read image {path}")

@@ -24,13 +24,13 @@ MATLAB_OFFSET = 1.0  # 1-based MATLAB pixel coordinates -> 0-based
 
 def list_mat_files(root: Path) -> list[Path]:
     """Annotation ``.mat`` files under ``root`` (recursively), excluding 300W-LP's separate
-    ``landmarks/`` tree and its ``*_pts.mat`` files."""
+    ``landmarks/`` tree, its ``*_pts.mat`` files and its ``Code/`` folder (3DMM model files)."""
     if root.is_file():
         return [root] if root.suffix == ".mat" else []
     out = []
     for p in root.rglob("*.mat"):
         rel = p.relative_to(root).parts
-        if p.name.endswith("_pts.mat") or "landmarks" in rel[:-1]:
+        if p.name.endswith("_pts.mat") or "landmarks" in rel[:-1] or "Code" in rel[:-1]:
             continue
         out.append(p)
     return sorted(out)
