@@ -132,3 +132,24 @@ def test_results_document_round_trip(tmp_path) -> None:
 def test_nothing_to_report() -> None:
     with pytest.raises(MnnEdgeError, match="nothing to report"):
         main([])
+
+
+def test_quantization_table_and_targets() -> None:
+    from mnn_edge.report.quantization import README_BEGIN, README_END, replace_between_markers, target_checks
+    from mnn_edge.report.quantization import quantization_table as qt
+
+    run, acc = fake_bench(), fake_accuracy()
+    table = qt(run, acc)
+    assert len([line for line in table.splitlines() if line.startswith("| pose") or line.startswith("| mnn")]) == 10
+    assert "| pose.int8 | int8 (cpu) | 1 | 3.8 | 39.9 | 56.5 | 0.380 | 3.400 | +0.300 |" in table
+    checks = {c.what: c for c in target_checks(run, acc)}
+    lat = checks["encoder-only INT8 (CPU flavour) latency / FP32, p50 at batch 1"]
+    assert lat.value == pytest.approx(0.38) and lat.ok is True
+    assert checks["  stretch"].ok is False
+    assert checks["pose.int8 pose MAE − FP32"].ok is True  # +0.3 <= 0.5
+    assert checks["mnn.int8-trt pose MAE − FP32"].ok is True and checks["mnn.int8-trt NME − FP32 [points]"].ok is True
+    assert checks["mnn.fp16 |pose MAE − FP32|"].value == pytest.approx(0.001)
+    assert checks["pose.int8-trt pose MAE − FP32"].ok is None  # not in the fake run
+    text = replace_between_markers(f"# t\n{README_BEGIN}\nold\n{README_END}\nafter\n", "new")
+    assert text == f"# t\n{README_BEGIN}\nnew\n{README_END}\nafter\n"
+    assert replace_between_markers("# t\n", "x").endswith(f"{README_BEGIN}\nx\n{README_END}\n")

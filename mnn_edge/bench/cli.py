@@ -113,9 +113,13 @@ def int8_flavour(path: Path, runner: Runner) -> str:
 
 
 def device_of(runner: Runner) -> str:
+    provider = str(getattr(runner, "provider", ""))
     if runner.backend == Backend.TENSORRT.value:
-        return getattr(runner, "device_name", "cuda")
-    provider = getattr(runner, "provider", "")
+        if hasattr(runner, "device_name"):
+            return str(runner.device_name)
+        # the TensorRT runner's provider reads "TensorRT 10.x (backend, <GPU name>)"
+        inner = provider.rpartition("(")[2].rstrip(")")
+        return inner.rpartition(", ")[2] or "cuda"
     if "CUDA" in provider or "Tensorrt" in provider:
         return "cuda"
     return str(getattr(runner, "_device", "cpu"))

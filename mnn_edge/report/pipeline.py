@@ -61,7 +61,10 @@ def export_all(cfg: PipelineConfig) -> Path:
     cmd = [sys.executable, "-m", "mnn_edge.export.cli", "--out", str(out), "--force"]
     cmd += ["--random-init"] if cfg.checkpoint is None else ["--checkpoint", str(cfg.checkpoint)]
     if cfg.quantize:
-        cmd += ["--fp16", "--int8", "--calib-synthetic", str(cfg.calib_synthetic)]
+        cmd += ["--fp16", "--int8", "--calib-synthetic", str(cfg.calib_synthetic),
+                "--ranges-dir", str(cfg.work / "calibration")]
+    if not cfg.progress:
+        cmd.append("--no-progress")
     _run(cmd, "export")
     return out
 
