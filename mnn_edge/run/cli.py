@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "cameras); default 25")
     out.add_argument("--camera-retries", type=int, default=3,
                      help="re-open a camera that stops delivering frames this many times before giving up")
+    out.add_argument("--retry-wait", type=float, default=0.5, help="seconds between camera re-opens")
     out.add_argument("--force", action="store_true", help="replace existing --output / --json")
     out.add_argument("--timing-json", type=Path, default=None, help="also write the per-stage timing summary here")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     if args.camera is not None:
-        source = SourceConfig(SourceKind.CAMERA, args.camera, camera_retries=args.camera_retries)
+        source = SourceConfig(SourceKind.CAMERA, args.camera, args.camera_retries, args.retry_wait)
     elif args.video is not None:
         source = SourceConfig(SourceKind.VIDEO, args.video)
     else:

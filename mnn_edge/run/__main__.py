@@ -1,0 +1,3 @@
+from mnn_edge.run.cli import entry
+
+entry()
