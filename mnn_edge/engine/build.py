@@ -1,0 +1,409 @@
+"""ONNX -> TensorRT plan + JSON sidecar, with the TensorRT Python builder API only.
+
+The sequence (TensorRT Python API reference: Builder, IBuilderConfig, OnnxParser,
+IOptimizationProfile, ITimingCache, IProgressMonitor):
+
+    builder = trt.Builder(logger)
+    network = builder.create_network(flags)        # flags: 1 << NetworkDefinitionCreationFlag.X
+    parser = trt.OnnxParser(network, logger)
+    parser.parse_from_file(path)                   # False -> parser.num_errors / get_error(i)
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, bytes)
+    profile = builder.create_optimization_profile(); profile.set_shape(name, min, opt, max)
+    config.add_optimization_profile(profile)
+    config.set_flag(trt.BuilderFlag.FP16 | INT8)   # weakly typed builds only (never on 11.x)
+    config.default_device_type = trt.DeviceType.DLA; config.DLA_core = n; GPU_FALLBACK flag
+    cache = config.create_timing_cache(bytes);  config.set_timing_cache(cache, ignore_mismatch=False)
+    config.progress_monitor = monitor              # 10.0+
+    plan = builder.build_serialized_network(network, config)   # IHostMemory, or None on failure
+
+Precision policy (see ``choose_typing``): INT8 only from an explicitly quantized (Q/DQ) graph —
+there is no implicit-calibrator path, since calibrators are deprecated in 10.1 and gone in 11.x.
+TensorRT's "Explicit Quantization" page: "Use explicit quantization with Strong Typing.
+Precision-control build flags are not required and should not be specified." FP16 comes from an
+FP16 graph when strongly typed (the only way on 11.x), or from an FP32 graph + ``BuilderFlag.FP16``
+on 8.6/10.x.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnn_edge.engine.capabilities import Capabilities, import_tensorrt
+from mnn_edge.engine.config import MIB, BuildConfig, Typing
+from mnn_edge.engine.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import atomic_path, require_file, sha256_file
+from mnn_edge.metadata import ModelMetadata, Precision
+
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+
+
+@dataclass(frozen=True)
+class OnnxFacts:
+    """What the build needs to know about the source graph before TensorRT sees it."""
+
+    path: Path
+    metadata: ModelMetadata
+    graph_precision: Precision  # fp32 / fp16 (float16 input or initialisers) / int8 (has Q/DQ)
+    input_name: str
+    input_shape: tuple[int | None, ...]
+
+
+def inspect_onnx(path: Path) -> OnnxFacts:
+    import onnx
+
+    from mnn_edge.export.onnx_export import get_metadata
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise MnnEdgeError(f"{path} is not a loadable ONNX model: {str(e).splitlines()[0] if str(e) else e}") from e
+    meta = get_metadata(model)
+    if meta is None:
+        raise MnnEdgeError(f"{path} has no mnn-edge metadata; export it with mnn-export")
+    graph = model.graph
+    ops = {n.op_type for n in graph.node}
+    init_names = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in init_names]
+    if len(inputs) != 1:
+        raise MnnEdgeError(f"{path} has {len(inputs)} inputs; mnn-edge models have exactly one")
+    inp = inputs[0]
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim)
+    if ops & QDQ_OPS:
+        graph_precision = Precision.INT8
+    elif inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 or any(
+            i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer):
+        graph_precision = Precision.FP16
+    else:
+        graph_precision = Precision.FP32
+    return OnnxFacts(path, meta, graph_precision, inp.name, dims)
+
+
+def sibling_for(path: Path, precision: Precision) -> Path:
+    """The artifact of the same model for ``precision``: pose.onnx -> pose.fp16.onnx / pose.int8-trt.onnx."""
+    stem = path.name.split(".", 1)[0]
+    suffix = {Precision.FP32: ".onnx", Precision.FP16: ".fp16.onnx", Precision.INT8: ".int8-trt.onnx"}[precision]
+    return path.with_name(stem + suffix)
+
+
+@dataclass(frozen=True)
+class TypingPlan:
+    typing: Typing  # STRONG or WEAK
+    flags: tuple[str, ...]  # BuilderFlag member names to set
+
+
+def choose_typing(caps: Capabilities, cfg: BuildConfig, precision: Precision, facts: OnnxFacts) -> TypingPlan:
+    """Decide strongly vs weakly typed and the precision flags; raise a clear error for a bad combination."""
+    g = facts.graph_precision
+    dla = cfg.dla_core is not None
+    name = facts.path
+    if precision is Precision.INT8 and g is not Precision.INT8:
+        raise MnnEdgeError(f"{name} has no Q/DQ nodes: INT8 engines are built only from an explicitly quantized "
+                           f"graph (no implicit calibration); use {sibling_for(name, Precision.INT8).name} "
+                           f"written by the quantization step")
+    if precision is Precision.FP32 and g is not Precision.FP32:
+        raise MnnEdgeError(f"{name} is a {g.value} graph; build fp32 engines from "
+                           f"{sibling_for(name, Precision.FP32).name}")
+    if precision is Precision.FP16 and g is Precision.INT8:
+        raise MnnEdgeError(f"{name} is an INT8 (Q/DQ) graph; build fp16 engines from "
+                           f"{sibling_for(name, Precision.FP16).name} or {sibling_for(name, Precision.FP32).name}")
+    if dla and precision is Precision.FP32:
+        raise MnnEdgeError("DLA runs FP16 and INT8 only: use --precision fp16 or int8 with --dla-core")
+
+    if caps.strongly_typed_only:
+        if cfg.typing is Typing.WEAK:
+            raise MnnEdgeError(f"TensorRT {caps.version} is strongly typed only: precision flags do not exist; "
+                               f"drop --typing weak")
+        if precision is Precision.FP16 and g is not Precision.FP16:
+            raise MnnEdgeError(f"TensorRT {caps.version} takes precision from the graph only: build fp16 from "
+                               f"{sibling_for(name, Precision.FP16).name}, not the fp32 {name.name}")
+        return TypingPlan(Typing.STRONG, ())
+
+    flag_for = {Precision.FP16: ("FP16",), Precision.INT8: ("INT8",), Precision.FP32: ()}
+    # 10.x DLA needs a precision flag (weak typing); so does everything on 8.6 (no STRONGLY_TYPED).
+    want_weak = (cfg.typing is Typing.WEAK or dla or not caps.strongly_typed
+                 or (precision is Precision.FP16 and g is Precision.FP32))
+    if cfg.typing is Typing.STRONG:
+        if not caps.strongly_typed:
+            raise MnnEdgeError(f"TensorRT {caps.version} has no strongly typed networks; drop --typing strong")
+        if precision is Precision.FP16 and g is Precision.FP32:
+            raise MnnEdgeError(f"a strongly typed fp16 engine needs the fp16 graph "
+                               f"{sibling_for(name, Precision.FP16).name}, not {name.name}")
+        if dla:
+            raise MnnEdgeError(f"DLA builds on TensorRT {caps.version} use precision flags; drop --typing strong")
+        return TypingPlan(Typing.STRONG, ())
+    if want_weak:
+        flags = flag_for[precision]
+        if dla and precision is Precision.INT8:
+            flags = ("INT8", "FP16")  # DLA layers without INT8 support run in FP16 rather than fall back
+        for f in flags:
+            if not (caps.fp16_flag if f == "FP16" else caps.int8_flag):
+                raise MnnEdgeError(f"TensorRT {caps.version} has no BuilderFlag.{f}")
+        return TypingPlan(Typing.WEAK, flags)
+    return TypingPlan(Typing.STRONG, ())
+
+
+def network_flags(trt, caps: Capabilities, plan: TypingPlan) -> int:
+    flags = 0
+    if caps.explicit_batch_flag:  # required by 8.x, "ignored" by 10.x (docstring), absent in 11.x
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    if plan.typing is Typing.STRONG and caps.strongly_typed and not caps.strongly_typed_only:
+        # 11.x: "Deprecated in TensorRT 11.0. Strongly typed mode is always enabled" -> not set there.
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    return flags
+
+
+def parser_errors(parser) -> list[str]:
+    """The ONNX parser's own messages (OnnxParser.num_errors / get_error(i) -> ParserError)."""
+    lines = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        where = f"node {err.node()}"
+        if hasattr(err, "node_name"):  # 10.x+: IParserError::nodeName / nodeOperator
+            where += f" '{err.node_name()}' ({err.node_operator()})"
+        lines.append(f"{where}: {err.desc()}")
+    return lines
+
+
+def make_logger(trt, verbose: bool = False):
+    """An ILogger that prints warnings and keeps errors, so a failed build can say why in one line.
+
+    ILogger docs: "To implement a custom logger, ensure that you explicitly instantiate the base
+    class in __init__ ... def log(self, severity, msg)".
+    """
+
+    class CollectingLogger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity, msg):
+            if severity in (trt.ILogger.ERROR, trt.ILogger.INTERNAL_ERROR):
+                self.errors.append(str(msg))
+            if verbose or severity in (trt.ILogger.ERROR, trt.ILogger.INTERNAL_ERROR, trt.ILogger.WARNING):
+                print(f"[TensorRT] {msg}", file=sys.stderr)
+
+    return CollectingLogger()
+
+
+def make_progress_monitor(trt):
+    """An IProgressMonitor drawing one tqdm bar per phase (10.0+ only; the caller checks).
+
+    IProgressMonitor docs: phase_start(phase_name, parent_phase, num_steps), step_complete(
+    phase_name, step) -> bool (False cancels the build), phase_finish(phase_name); "must be
+    thread-safe"; base class initialised explicitly as for ILogger.
+    """
+    from tqdm import tqdm
+
+    class TqdmMonitor(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+            self._bars: dict[str, tqdm] = {}
+            self._depth: dict[str, int] = {}
+            self._lock = threading.Lock()
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            with self._lock:
+                depth = self._depth.get(parent_phase, -1) + 1 if parent_phase else 0
+                self._depth[phase_name] = depth
+                if depth <= 1:  # deeper phases flicker by too fast to be useful
+                    self._bars[phase_name] = tqdm(total=num_steps, desc=("  " * depth) + phase_name,
+                                                  position=depth, leave=depth == 0, file=sys.stderr)
+
+        def step_complete(self, phase_name, step):
+            with self._lock:
+                bar = self._bars.get(phase_name)
+                if bar is not None:
+                    bar.update(step + 1 - bar.n)
+            return True
+
+        def phase_finish(self, phase_name):
+            with self._lock:
+                bar = self._bars.pop(phase_name, None)
+                self._depth.pop(phase_name, None)
+                if bar is not None:
+                    bar.close()
+
+    return TqdmMonitor()
+
+
+def engine_path(out_dir: Path, meta: ModelMetadata, precision: Precision) -> Path:
+    from mnn_edge.export.onnx_export import ARTIFACT_NAMES
+
+    return out_dir / f"{ARTIFACT_NAMES[meta.kind]}.{precision.value}.plan"
+
+
+def rebuild_command(onnx_path: Path, cfg: BuildConfig, precision: Precision) -> str:
+    parts = ["mnn-build", str(onnx_path), "--precision", precision.value, "--min-batch", str(cfg.min_batch),
+             "--opt-batch", str(cfg.opt_batch), "--max-batch", str(cfg.max_batch), "--out", str(cfg.out_dir)]
+    if cfg.dla_core is not None:
+        parts += ["--dla-core", str(cfg.dla_core)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _dims(shape) -> tuple[int, ...]:
+    return tuple(int(d) for d in shape)
+
+
+def _tensor_info(trt, t) -> TensorInfo:
+    return TensorInfo(t.name, _dims(t.shape), np.dtype(trt.nptype(t.dtype)).name)
+
+
+def build_engine(onnx_path: Path, cfg: BuildConfig, device: int = 0) -> Path:
+    """Build ``onnx_path`` into ``cfg.out_dir/<model>.<precision>.plan`` + sidecar; returns the plan path."""
+    onnx_path = require_file(onnx_path, "ONNX model")
+    facts = inspect_onnx(onnx_path)
+    precision = cfg.precision or facts.graph_precision
+    plan_path = engine_path(cfg.out_dir, facts.metadata, precision)
+    existing = [str(p) for p in (plan_path, sidecar_path(plan_path)) if p.exists()]
+    if existing and not cfg.force:
+        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+    try:  # helper C's TensorRT-compatibility lint for quantized graphs, when it is installed
+        from mnn_edge.quantize.trt_compat import check_trt_compat
+    except ImportError:
+        check_trt_compat = None
+    if check_trt_compat is not None and facts.graph_precision is Precision.INT8:
+        problems = check_trt_compat(onnx_path)
+        if problems:
+            raise MnnEdgeError(f"{onnx_path} is not TensorRT-compatible: {'; '.join(problems)}")
+
+    trt = import_tensorrt()
+    caps = Capabilities.of(trt)
+    plan = choose_typing(caps, cfg, precision, facts)
+
+    from mnn_edge.runtime.cuda_memory import open_cuda
+    from mnn_edge.runtime.tensorrt_backend import machine_gpu
+
+    cuda = open_cuda(device)  # the GPU's identity for the sidecar, and a current context for the build
+    try:
+        with cuda.active():
+            serialized, network_io = _build(trt, caps, cfg, plan, facts)
+        gpu = machine_gpu(cuda)
+    finally:
+        cuda.close()
+
+    with atomic_path(plan_path) as tmp:
+        tmp.write_bytes(serialized)
+    inputs, outputs = network_io
+    b = facts.input_shape
+    profile = {facts.input_name: {k: [n, *(int(d) for d in b[1:])] for k, n in
+                                  (("min", cfg.min_batch), ("opt", cfg.opt_batch), ("max", cfg.max_batch))}}
+    sidecar = EngineSidecar(
+        plan_file=plan_path.name, plan_sha256=sha256_file(plan_path), plan_bytes=plan_path.stat().st_size,
+        tensorrt_version=caps.version, gpu=gpu, precision=precision, typing=plan.typing.value,
+        dla_core=cfg.dla_core, profile=profile, inputs=inputs, outputs=outputs,
+        metadata=facts.metadata.with_(precision=precision), source_onnx=str(onnx_path),
+        source_onnx_sha256=sha256_file(onnx_path),
+        build=cfg.settings() | {"precision": precision.value, "builder_flags": list(plan.flags),
+                                "cuda_backend": cuda.backend},
+        rebuild_command=rebuild_command(onnx_path, cfg, precision))
+    write_sidecar(sidecar, plan_path)
+    return plan_path
+
+
+def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: OnnxFacts):
+    logger = make_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flags(trt, caps, plan))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(facts.path)):
+        errors = parser_errors(parser) or logger.errors or ["unknown parser error"]
+        raise MnnEdgeError(f"TensorRT's ONNX parser rejected {facts.path}: " + " | ".join(errors))
+
+    config = builder.create_builder_config()
+    if caps.memory_pool_limit:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_mib * MIB)
+    if cfg.optimization_level is not None and caps.optimization_level:
+        config.builder_optimization_level = cfg.optimization_level
+    for name in plan.flags:
+        config.set_flag(getattr(trt.BuilderFlag, name))
+
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        t = network.get_input(i)
+        rest = _dims(t.shape)[1:]
+        if any(d < 0 for d in rest):
+            raise MnnEdgeError(f"input '{t.name}' has dynamic non-batch dims {_dims(t.shape)}; only the batch may vary")
+        profile.set_shape(t.name, (cfg.min_batch, *rest), (cfg.opt_batch, *rest), (cfg.max_batch, *rest))
+    config.add_optimization_profile(profile)
+
+    if cfg.dla_core is not None:
+        if builder.num_DLA_cores <= cfg.dla_core:
+            raise MnnEdgeError(f"DLA core {cfg.dla_core} requested but this device has {builder.num_DLA_cores} "
+                               f"DLA core(s) (DLA exists on Jetson AGX/NX Orin, not on Orin Nano or x86 GPUs)")
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = cfg.dla_core
+        if cfg.gpu_fallback:
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+    cache = None
+    if cfg.timing_cache is not None and caps.timing_cache:
+        data = cfg.timing_cache.read_bytes() if cfg.timing_cache.is_file() else b""
+        # create_timing_cache docs: b"" creates a new cache; the cache carries a device header and
+        # set_timing_cache(ignore_mismatch=False) rejects one from another GPU.
+        cache = config.create_timing_cache(data)
+        if not config.set_timing_cache(cache, ignore_mismatch=False):
+            print(f"warning: {cfg.timing_cache} is from another device or TensorRT; starting a fresh cache",
+                  file=sys.stderr)
+            cache = config.create_timing_cache(b"")
+            config.set_timing_cache(cache, ignore_mismatch=False)
+
+    if cfg.progress and caps.progress_monitor:
+        config.progress_monitor = make_progress_monitor(trt)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        reason = logger.errors[-1] if logger.errors else "see the TensorRT log above"
+        raise MnnEdgeError(f"TensorRT could not build an engine from {facts.path}: {reason}")
+
+    if cache is not None:
+        with atomic_path(cfg.timing_cache) as tmp:
+            tmp.write_bytes(bytes(memoryview(config.get_timing_cache().serialize())))
+
+    inputs = tuple(_tensor_info(trt, network.get_input(i)) for i in range(network.num_inputs))
+    outputs = tuple(_tensor_info(trt, network.get_output(i)) for i in range(network.num_outputs))
+    return bytes(memoryview(serialized)), (inputs, outputs)
+
+
+def source_for_export(export_dir: Path, model: str, precision: Precision, caps: Capabilities | None = None) -> Path:
+    """Which artifact of ``export_dir`` an engine of ``precision`` is built from."""
+    base = export_dir / f"{model}.onnx"
+    if precision is Precision.FP32:
+        return base
+    want = sibling_for(base, precision)
+    if want.is_file() or precision is Precision.INT8 or (caps is not None and caps.strongly_typed_only):
+        return want
+    return base  # fp16 on 8.6/10.x from the fp32 graph + FP16 flag
+
+
+def build_engines_for_export(export_dir: Path, precisions, cfg: BuildConfig, device: int = 0) -> list[Path]:
+    """Build every model of an ``mnn-export`` folder at each precision; returns the plan paths.
+
+    ``precisions``: an iterable of Precision (or their string values). Sources: fp32 from
+    ``<model>.onnx``, fp16 from ``<model>.fp16.onnx`` (or the fp32 graph + FP16 flag on 8.6/10.x
+    when no fp16 graph exists), int8 from ``<model>.int8-trt.onnx`` (required).
+    """
+    from mnn_edge.export.onnx_export import ARTIFACT_NAMES
+
+    export_dir = Path(export_dir)
+    wanted = [Precision(p) for p in precisions]
+    caps = Capabilities.of(import_tensorrt())
+    jobs = []
+    for model in ARTIFACT_NAMES.values():
+        if not (export_dir / f"{model}.onnx").is_file():
+            continue
+        for p in wanted:
+            src = source_for_export(export_dir, model, p, caps)
+            if not src.is_file():
+                raise MnnEdgeError(f"{src} not found: write it first (the {p.value} artifact of {model})")
+            jobs.append((src, p))
+    if not jobs:
+        raise MnnEdgeError(f"{export_dir} has no pose.onnx or mnn.onnx; run mnn-export first")
+    return [build_engine(src, cfg.with_(precision=p), device) for src, p in jobs]

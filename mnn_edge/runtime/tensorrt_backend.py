@@ -1,0 +1,171 @@
+"""TensorRT backend: a ``.plan`` + its JSON sidecar behind the same ``Runner`` interface as ONNX Runtime.
+
+Pure Python (no C++ API): the TensorRT Python bindings for the engine, ``cuda_memory`` for the
+context, stream and buffers. The sequence follows the TensorRT Python API reference and NVIDIA's
+``samples/python/common_runtime.py``:
+
+1. ``Runtime(logger).deserialize_cuda_engine(plan)`` — returns None (not an exception) when the
+   plan cannot be deserialised ("The ICudaEngine, or None if it could not be deserialized",
+   Runtime docs), so None becomes one clear error. Before that, the sidecar is checked: wrong
+   TensorRT version or GPU, or a plan whose size/sha256 differ (truncated), never reach TensorRT.
+2. I/O tensors by name: ``num_io_tensors`` / ``get_tensor_name(i)`` / ``get_tensor_mode`` /
+   ``get_tensor_dtype`` / ``get_tensor_profile_shape(name, 0)`` -> [min, opt, max]
+   (ICudaEngine docs). One page-locked host buffer and one device buffer per tensor, sized for the
+   profile's max shape, so a batch change needs no reallocation.
+3. Per batch shape: ``IExecutionContext.set_input_shape(name, shape)`` (returns bool), then
+   ``get_tensor_shape(output)`` for the resolved output shapes; ``set_tensor_address(name, ptr)``
+   once for every I/O tensor; ``execute_async_v3(stream_handle)`` (returns bool) between the
+   async copies, then one stream synchronisation.
+4. Optional CUDA graph (``cuda_graph=True``) for a fixed shape: run once normally after the shape
+   is set — TensorRT's developer guide (Performance best practices, "CUDA Graphs") says to call
+   enqueue once before capture so deferred shape-dependent work is done — then capture the
+   copies + ``execute_async_v3`` and replay the graph; a new batch shape recaptures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnn_edge.engine.capabilities import import_tensorrt
+from mnn_edge.engine.sidecar import GpuInfo, check_compatible, check_plan_file, read_sidecar, rebuild_hint
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import require_file
+from mnn_edge.runtime.base import InputSpec, Runner
+from mnn_edge.runtime.cuda_memory import CudaSession, open_cuda
+
+
+def numpy_dtype(trt, trt_dtype) -> np.dtype:
+    """``trt.nptype`` (a helper in the bindings' __init__.py since 8.x) as a numpy dtype."""
+    try:
+        return np.dtype(trt.nptype(trt_dtype))
+    except (TypeError, KeyError) as e:
+        raise MnnEdgeError(f"engine tensor type {trt_dtype} has no numpy equivalent") from e
+
+
+def machine_gpu(cuda: CudaSession) -> GpuInfo:
+    major, minor = cuda.compute_capability()
+    return GpuInfo(cuda.gpu_name(), f"{major}.{minor}")
+
+
+class TensorRTRunner(Runner):
+    backend = "tensorrt"
+
+    def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, cuda_backend: str | None = None):
+        super().__init__(require_file(path, "TensorRT plan"))
+        trt = import_tensorrt()
+        self._trt = trt
+        self._sidecar = read_sidecar(self.path)
+        check_plan_file(self.path, self._sidecar)
+        self._cuda: CudaSession | None = None
+        self._context = self._engine = self._runtime = None
+        self._cuda = open_cuda(device, cuda_backend)
+        try:
+            check_compatible(self._sidecar, str(trt.__version__), machine_gpu(self._cuda))
+            self._load()
+        except BaseException:
+            self.close()
+            raise
+        self.cuda_graph = bool(cuda_graph) and self._cuda.graphs_supported()
+        self.metadata = self._sidecar.metadata
+        self.provider = f"TensorRT {trt.__version__} ({self._cuda.backend}, {machine_gpu(self._cuda).name})"
+
+    # -- loading -----------------------------------------------------------------------------
+    def _load(self) -> None:
+        trt, sc = self._trt, self._sidecar
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        with self._cuda.active():
+            self._runtime = trt.Runtime(self._logger)
+            if sc.dla_core is not None:
+                self._runtime.DLA_core = sc.dla_core  # Runtime docs: the DLA core the engine executes on
+            self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
+            if self._engine is None:
+                raise MnnEdgeError(f"TensorRT could not deserialise {self.path} (see its log above); rebuild it: "
+                                   f"{rebuild_hint(sc)} --force")
+            self._context = self._engine.create_execution_context()
+            if self._context is None:
+                raise MnnEdgeError(f"TensorRT could not create an execution context for {self.path} "
+                                   f"(out of GPU memory?)")
+            self._bind_io()
+
+    def _bind_io(self) -> None:
+        trt, engine, ctx = self._trt, self._engine, self._context
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self._outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(inputs) != 1:
+            raise MnnEdgeError(f"{self.path} has {len(inputs)} inputs; mnn-edge engines have exactly one")
+        name = inputs[0]
+        lo, _opt, hi = (tuple(int(d) for d in s) for s in engine.get_tensor_profile_shape(name, 0))
+        dtype = numpy_dtype(trt, engine.get_tensor_dtype(name))
+        self.input_spec = InputSpec(name, (None, *hi[1:]), dtype, min_batch=lo[0], max_batch=hi[0])
+        # Size every buffer for the profile's largest shape, read back after setting it.
+        if not ctx.set_input_shape(name, hi):
+            raise MnnEdgeError(f"TensorRT refused input shape {hi} for {self.path}")
+        self._dtypes = {name: dtype}
+        for out in self._outputs:
+            self._dtypes[out] = numpy_dtype(trt, engine.get_tensor_dtype(out))
+        sizes = {name: int(np.prod(hi))}
+        sizes.update({out: int(np.prod(tuple(ctx.get_tensor_shape(out)))) for out in self._outputs})
+        for tensor, elements in sizes.items():
+            buf = self._cuda.allocate(tensor, elements, self._dtypes[tensor])
+            if not ctx.set_tensor_address(tensor, buf.device):
+                raise MnnEdgeError(f"TensorRT refused the device address for tensor '{tensor}'")
+        self._shape: tuple[int, ...] | None = None
+        self._out_shapes: dict[str, tuple[int, ...]] = {}
+
+    # -- running -----------------------------------------------------------------------------
+    def _set_shape(self, shape: tuple[int, ...]) -> None:
+        if not self._context.set_input_shape(self.input_spec.name, shape):
+            raise MnnEdgeError(f"TensorRT refused input shape {shape} (profile batch "
+                               f"{self.input_spec.min_batch}..{self.input_spec.max_batch})")
+        self._out_shapes = {o: tuple(int(d) for d in self._context.get_tensor_shape(o)) for o in self._outputs}
+        self._shape = shape
+        self._cuda.release_graph()  # a graph is only valid for the shape it was captured with
+
+    def _enqueue(self) -> None:
+        bufs = self._cuda.buffers
+        name = self.input_spec.name
+        self._cuda.htod_async(bufs[name], int(np.prod(self._shape)) * self._dtypes[name].itemsize)
+        if not self._context.execute_async_v3(self._cuda.stream_handle):
+            raise MnnEdgeError("TensorRT execute_async_v3 failed (see its log above)")
+        for out, shape in self._out_shapes.items():
+            self._cuda.dtoh_async(bufs[out], int(np.prod(shape)) * self._dtypes[out].itemsize)
+
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        cuda = self._cuda
+        with cuda.active():
+            if batch.shape != self._shape:
+                self._set_shape(tuple(batch.shape))
+            host = cuda.buffers[self.input_spec.name].host
+            host[: batch.size] = batch.reshape(-1)
+            if not self.cuda_graph:
+                self._enqueue()
+            elif cuda.has_graph:
+                cuda.launch_graph()
+            else:
+                self._enqueue()  # the run before capture (see the module docstring)
+                cuda.synchronize()
+                cuda.capture(self._enqueue)
+                cuda.launch_graph()
+            cuda.synchronize()
+        out = {}
+        for name, shape in self._out_shapes.items():
+            n = int(np.prod(shape))
+            out[name] = cuda.buffers[name].host[:n].reshape(shape).astype(np.float32, copy=True)
+        return out
+
+    def close(self) -> None:
+        """Context, engine, runtime (in that order, with our CUDA context current), then buffers."""
+        cuda = getattr(self, "_cuda", None)
+        if cuda is None:
+            return
+        try:
+            with cuda.active():
+                self._context = None
+                self._engine = None
+                self._runtime = None
+        finally:
+            cuda.close()
+            self._cuda = None
