@@ -239,3 +239,25 @@ def test_centerface_on_a_real_sample_and_on_no_face(shared_data, random_export, 
                      "--quiet", "--json", str(js)]) == 0
     recs = {r["source"]: r for r in _records(js)}
     assert recs["real.jpg"]["num_faces"] == 1 and recs["blank.png"]["num_faces"] == 0
+
+
+def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
+    from mnn_edge.errors import MissingDependencyError
+    from mnn_edge.run.detect import find_centerface_model
+
+    try:
+        find_centerface_model()
+    except MissingDependencyError as e:
+        pytest.skip(str(e))
+    video = write_video(tmp_path / "two.avi", frames=3, faces=2)
+    js = tmp_path / "two.jsonl"
+    assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
+                     "--no-display", "--quiet", "--json", str(js)]) == 0
+    recs = _records(js)
+    assert [(r["frame"], r["detector_ran"]) for r in recs] == [(0, True), (0, True), (1, False), (1, False),
+                                                                (2, True), (2, True)]
+    assert {r["track_id"] for r in recs} == {0, 1}  # the re-detected faces keep their ids
+    side = {r["track_id"]: (r["box"][0] + r["box"][2]) / 2 < 256 for r in recs if r["frame"] == 0}
+    assert sorted(side.values()) == [False, True]  # one face on each half
+    for r in recs:  # and each track stays on its own half
+        assert ((r["box"][0] + r["box"][2]) / 2 < 256) == side[r["track_id"]]
