@@ -27,8 +27,9 @@ RESULTS_SCHEMA = "mnn-edge-results/1"
 # Every ONNX artifact the export + quantization step writes, in the order the report lists them.
 ARTIFACT_FILES = ("pose.onnx", "pose.fp16.onnx", "pose.int8.onnx", "pose.int8-trt.onnx",
                   "mnn.onnx", "mnn.fp16.onnx", "mnn.int8.onnx", "mnn.int8-trt.onnx")
-# Held-out faces: training data uses seed 0 and calibration 1234 (mnn_edge.quantize.calibration);
-# face i of a set is rendered from rng([seed, i]), so this seed shares no face with either.
+# Held-out faces: face i of a synthetic set is rendered from rng([seed, i]), so a seed used neither for
+# the training set (1000 for the starter model's synth_train) nor for calibration (1234,
+# mnn_edge.quantize.calibration) shares no face with them.
 HELDOUT_SEED = 20261201
 
 

@@ -1,0 +1,39 @@
+"""The report pipeline's measuring step on real (random-weight) artifacts and two synthetic faces."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnn_edge.bench.timing import TimingConfig
+from mnn_edge.report.cli import main
+from mnn_edge.report.pipeline import PipelineConfig, load_results, measure, write_results
+
+
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    synth = pytest.importorskip("mnn_edge.data.synth")
+    out = tmp_path_factory.mktemp("heldout")
+    synth.write_synthetic(out, 2, seed=99, progress=False)
+    return out
+
+
+def test_measure_then_report_reproduces_accuracy(random_export, heldout, tmp_path) -> None:
+    pytest.importorskip("mnn_edge.evaluate.metrics")
+    cfg = PipelineConfig(checkpoint=None, work=tmp_path, n_eval=2, eval_seed=99, calib_synthetic=0,
+                         timing=TimingConfig(warmup=0, runs=1), batches=(1,), threads=1, quantize=False,
+                         reuse=True, progress=False)
+    artifacts = [random_export / "pose.onnx", random_export / "mnn.onnx"]
+    doc = measure(artifacts, heldout, cfg, "test")
+    again = measure(artifacts, heldout, cfg, "test")
+    assert doc["accuracy"]["results"] == again["accuracy"]["results"]  # same inputs -> same figures, exactly
+    path = tmp_path / "results.json"
+    write_results(doc, path)
+    run, acc, _ = load_results(path)
+    assert [r.name for r in run.records] == ["pose", "mnn"]
+    by_name = acc.by_name()
+    assert by_name["pose"].get("nme") is None and by_name["mnn"].get("nme") is not None  # encoder: no landmarks
+    assert by_name["mnn"].metrics["n"] == 2
+    assert main(["--results", str(path), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "REPORT.md").read_text()
+    assert "| encoder-only | fp32 |" in text and "| full | fp32 |" in text
+    assert (tmp_path / "rep" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
