@@ -42,6 +42,16 @@ def random_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    """16 synthetic faces (seed 0, 256x256, ``synth_0000NN.jpg`` + ``.mat``) rendered once (read-only use)."""
+    from mnn_edge.data.synth import write_synthetic
+
+    out = tmp_path_factory.mktemp("synthetic")
+    write_synthetic(out, 16, seed=0, image_size=256, progress=False)
+    return out
+
+
 def pytest_configure(config):
     # Keep the 2-core CI machine responsive and timings stable.
     os.environ.setdefault("OMP_NUM_THREADS", "2")

@@ -1,0 +1,205 @@
+"""A closed head mesh whose first 68 vertices are exactly the mean-face landmarks.
+
+The head is star-shaped around a point inside the skull: every vertex is a direction from that
+centre times a radius. Landmark vertices keep their exact mean-face positions; the other vertices
+(forehead, cheeks, skull, chin underside) lie on an ellipsoid corrected towards the landmarks'
+radii near the face. Triangulating the directions on the unit sphere (their convex hull is a
+spherical Delaunay triangulation) gives a closed surface with no seam, built once and reused for
+every face: per-face shape and expression only move vertices, never change the topology.
+
+Separate pieces (neck, ears) are added as their own small meshes; the z-buffer resolves overlaps.
+Coordinates are the mean face's: x right, y up, z toward the camera, nose tip at the origin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import lru_cache
+
+import numpy as np
+from matplotlib.path import Path as PolyPath
+from scipy.spatial import ConvexHull
+
+from mnn_edge.meanface import mean_face
+
+NUM_LANDMARKS = 68
+# Inside the skull, behind the eyes: every head direction from here hits the surface once.
+HEAD_CENTRE = np.array([0.0, 0.30, -1.15])
+# Skull ellipsoid radii (x, y, z) around HEAD_CENTRE: a head ~1.6 units wide, ~2.1 long.
+HEAD_RADII = np.array([0.80, 1.22, 1.05])
+# Fibonacci-sphere points closer than this (radians) to a landmark direction are dropped, so the
+# triangles inside eyes and lips connect landmarks only (their material comes from that).
+_EXCLUDE_RAD = 0.07
+_SPHERE_POINTS = 700
+
+
+class Material(IntEnum):
+    """Per-triangle material: how the renderer colours a fragment."""
+
+    SKIN = 0
+    LIPS = 1
+    MOUTH = 2  # inside the inner lip contour
+    EYE = 3
+    NECK = 4
+    EAR = 5
+
+
+EYE_R = tuple(range(36, 42))
+EYE_L = tuple(range(42, 48))
+LIPS_OUTER = tuple(range(48, 60))
+LIPS_INNER = tuple(range(60, 68))
+BROW_R = tuple(range(17, 22))
+BROW_L = tuple(range(22, 27))
+JAW = tuple(range(0, 17))
+
+
+@dataclass(frozen=True)
+class HeadMesh:
+    """Template geometry (read-only arrays): vertices (V,3), triangles (T,3), materials (T,)."""
+
+    vertices: np.ndarray
+    triangles: np.ndarray
+    materials: np.ndarray
+    # (V-68, 68) weights spreading landmark displacements onto the other head vertices.
+    spread: np.ndarray
+    head_vertex_count: int  # vertices [0, head_vertex_count) are the star-shaped head
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    phi = np.arccos(1 - 2 * i / n)
+    theta = np.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.cos(phi), np.sin(theta) * np.sin(phi)], axis=1)
+
+
+def _ellipsoid_radius(dirs: np.ndarray) -> np.ndarray:
+    return 1.0 / np.sqrt(((dirs / HEAD_RADII) ** 2).sum(axis=1))
+
+
+def _topology_landmarks() -> np.ndarray:
+    """Mean face with the lips parted slightly: the closed-mouth inner lip points nearly coincide,
+    and the hull must see them apart to put the mouth-interior triangles between them."""
+    pts = mean_face().copy()
+    pts[[65, 66, 67], 1] -= 0.035
+    pts[[61, 62, 63], 1] += 0.01
+    pts[[57, 58, 56], 1] -= 0.02
+    return pts
+
+
+def _radius_field(dirs: np.ndarray, lm_dirs: np.ndarray, lm_res: np.ndarray, sigma: float) -> np.ndarray:
+    """Ellipsoid radius plus landmark residuals spread by angular Gaussian weights that fade out."""
+    cosang = np.clip(dirs @ lm_dirs.T, -1.0, 1.0)
+    w = np.exp(-((np.arccos(cosang) / sigma) ** 2))
+    corr = (w @ lm_res) / (w.sum(axis=1) + 0.15)
+    return _ellipsoid_radius(dirs) + corr
+
+
+def _orient_outward(verts: np.ndarray, tris: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
+    n = np.cross(b - a, c - a)
+    flip = np.einsum("ij,ij->i", n, (a + b + c) / 3 - centre) < 0
+    tris = tris.copy()
+    tris[flip] = tris[flip][:, [0, 2, 1]]
+    return tris
+
+
+def _inside(poly_idx: tuple[int, ...], pts2d: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    return PolyPath(lm[list(poly_idx), :2]).contains_points(pts2d)
+
+
+def _materials(verts: np.ndarray, tris: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    cent = verts[tris].mean(axis=1)
+    front = cent[:, 2] > -0.7
+    mat = np.full(len(tris), Material.SKIN, dtype=np.int8)
+    xy = cent[:, :2]
+    lips = front & _inside(LIPS_OUTER, xy, lm)
+    mat[lips] = Material.LIPS
+    mat[front & _inside(LIPS_INNER, xy, lm)] = Material.MOUTH
+    mat[front & (_inside(EYE_R, xy, lm) | _inside(EYE_L, xy, lm))] = Material.EYE
+    return mat
+
+
+def _neck(n_around: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """An open elliptic cylinder from inside the jaw down past the image edge."""
+    ang = np.linspace(0, 2 * np.pi, n_around, endpoint=False)
+    rx, rz, cz = 0.50, 0.52, -1.30
+    rings = []
+    for y, k in ((-0.25, 0.95), (-1.0, 1.0), (-2.2, 1.15), (-4.0, 1.9)):
+        rings.append(np.stack([k * rx * np.cos(ang), np.full(n_around, y), cz + rz * np.sin(ang)], axis=1))
+    verts = np.concatenate(rings)
+    tris = []
+    for r in range(len(rings) - 1):
+        for i in range(n_around):
+            a, b = r * n_around + i, r * n_around + (i + 1) % n_around
+            c, d = a + n_around, b + n_around
+            tris += [(a, b, c), (b, d, c)]
+    return verts, np.array(tris)
+
+
+def _ear(side: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """A cupped oval flap on the side of the head, just behind the jaw line's top."""
+    ang = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    h, w = 0.30, 0.16
+    centre = np.array([side * 0.80, 0.22, -1.12])
+    # The flap opens forward and out: rim points go back (-z) and out (x) from the attachment.
+    rim = np.stack([side * (0.02 + 0.10 * (1 + np.cos(ang)) / 2), h * np.sin(ang), -w * np.cos(ang)], axis=1)
+    verts = np.concatenate([centre[None] + np.array([[side * 0.02, 0, 0]]), centre + rim])
+    tris = np.array([(0, 1 + i, 1 + (i + 1) % n) for i in range(n)])
+    return verts, tris
+
+
+@lru_cache(maxsize=1)
+def head_mesh() -> HeadMesh:
+    """The template mesh (cached; arrays are read-only)."""
+    lm = mean_face()
+    lm_topo = _topology_landmarks()
+    lm_off = lm_topo - HEAD_CENTRE
+    lm_r = np.linalg.norm(lm_off, axis=1)
+    lm_dirs = lm_off / lm_r[:, None]
+
+    sphere = _fibonacci_sphere(_SPHERE_POINTS)
+    near = np.arccos(np.clip(sphere @ lm_dirs.T, -1, 1)).min(axis=1) < _EXCLUDE_RAD
+    sphere = sphere[~near]
+    lm_res = lm_r - _ellipsoid_radius(lm_dirs)
+    radii = _radius_field(sphere, lm_dirs, lm_res, sigma=0.22)
+
+    dirs = np.concatenate([lm_dirs, sphere])
+    tris = ConvexHull(dirs).simplices.astype(np.int32)
+    if len(np.unique(tris)) != len(dirs):
+        raise RuntimeError("head mesh: a landmark direction was dropped by the hull")
+    extra = HEAD_CENTRE + sphere * radii[:, None]
+    # Topology from the parted-lips face, geometry from the exact mean face.
+    head_verts = np.concatenate([lm, extra])
+    head_topo = np.concatenate([lm_topo, extra])
+    tris = _orient_outward(head_topo, tris, HEAD_CENTRE)
+    mats = _materials(head_topo, tris, lm_topo)
+
+    # Landmark displacements reach nearby skin smoothly, fading with distance (canonical space).
+    d2 = ((extra[:, None, :] - lm[None]) ** 2).sum(axis=2)
+    w = np.exp(-d2 / (2 * 0.12**2))
+    spread = w / (w.sum(axis=1, keepdims=True) + 0.3)
+
+    pieces_v, pieces_t, pieces_m = [head_verts], [tris], [mats]
+    base = len(head_verts)
+    for (v, t), m in ((_neck(), Material.NECK), (_ear(-1.0), Material.EAR), (_ear(1.0), Material.EAR)):
+        pieces_v.append(v)
+        pieces_t.append(t + base)
+        pieces_m.append(np.full(len(t), m, dtype=np.int8))
+        base += len(v)
+    verts = np.concatenate(pieces_v)
+    mesh = HeadMesh(vertices=verts, triangles=np.concatenate(pieces_t), materials=np.concatenate(pieces_m),
+                    spread=spread, head_vertex_count=len(head_verts))
+    for arr in (mesh.vertices, mesh.triangles, mesh.materials, mesh.spread):
+        arr.setflags(write=False)
+    return mesh
+
+
+def vertex_normals(verts: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals (unit length) of a consistently oriented mesh."""
+    a, b, c = verts[tris[:, 0]], verts[tris[:, 1]], verts[tris[:, 2]]
+    fn = np.cross(b - a, c - a)
+    vn = np.zeros_like(verts)
+    for k in range(3):
+        np.add.at(vn, tris[:, k], fn)
+    return vn / (np.linalg.norm(vn, axis=1, keepdims=True) + 1e-12)
