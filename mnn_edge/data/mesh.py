@@ -64,6 +64,7 @@ class HeadMesh:
     # (V-68, 68) weights spreading landmark displacements onto the other head vertices.
     spread: np.ndarray
     head_vertex_count: int  # vertices [0, head_vertex_count) are the star-shaped head
+    cullable: np.ndarray  # (T,) bool: triangles of the closed head (back faces can be skipped)
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
@@ -188,9 +189,11 @@ def head_mesh() -> HeadMesh:
         pieces_m.append(np.full(len(t), m, dtype=np.int8))
         base += len(v)
     verts = np.concatenate(pieces_v)
-    mesh = HeadMesh(vertices=verts, triangles=np.concatenate(pieces_t), materials=np.concatenate(pieces_m),
-                    spread=spread, head_vertex_count=len(head_verts))
-    for arr in (mesh.vertices, mesh.triangles, mesh.materials, mesh.spread):
+    all_tris = np.concatenate(pieces_t)
+    mesh = HeadMesh(vertices=verts, triangles=all_tris, materials=np.concatenate(pieces_m),
+                    spread=spread, head_vertex_count=len(head_verts),
+                    cullable=all_tris.max(axis=1) < len(head_verts))
+    for arr in (mesh.vertices, mesh.triangles, mesh.materials, mesh.spread, mesh.cullable):
         arr.setflags(write=False)
     return mesh
 

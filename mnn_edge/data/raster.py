@@ -25,52 +25,71 @@ class Raster:
         return self.tri >= 0
 
 
-def rasterize(xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, height: int, width: int) -> Raster:
-    """Rasterise triangles with vertex image coords ``xy`` (V,2) and ``depth`` (V,) (larger = nearer)."""
+def rasterize(xy: np.ndarray, depth: np.ndarray, tris: np.ndarray, height: int, width: int,
+              cullable: np.ndarray | None = None) -> Raster:
+    """Rasterise triangles with vertex image coords ``xy`` (V,2) and ``depth`` (V,) (larger = nearer).
+
+    ``cullable`` (T,) marks triangles of closed, outward-oriented surfaces: those facing away from
+    the camera are skipped (on a closed surface the nearest fragment always faces the camera).
+    """
     p = xy[tris]  # (T,3,2)
-    x0, y0 = p[:, 0, 0], p[:, 0, 1]
-    x1, y1 = p[:, 1, 0], p[:, 1, 1]
-    x2, y2 = p[:, 2, 0], p[:, 2, 1]
-    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    xmin = np.clip(np.ceil(p[..., 0].min(axis=1)), 0, width - 1).astype(np.int64)
-    xmax = np.clip(np.floor(p[..., 0].max(axis=1)), -1, width - 1).astype(np.int64)
-    ymin = np.clip(np.ceil(p[..., 1].min(axis=1)), 0, height - 1).astype(np.int64)
+    ax, ay = p[:, 0, 0], p[:, 0, 1]
+    bx, by = p[:, 1, 0], p[:, 1, 1]
+    cx, cy = p[:, 2, 0], p[:, 2, 1]
+    area = (bx - ax) * (cy - ay) - (cx - ax) * (by - ay)
+    ymin = np.clip(np.ceil(p[..., 1].min(axis=1)), 0, height).astype(np.int64)
     ymax = np.clip(np.floor(p[..., 1].max(axis=1)), -1, height - 1).astype(np.int64)
-    bw = np.maximum(xmax - xmin + 1, 0)
-    bh = np.maximum(ymax - ymin + 1, 0)
-    keep = (np.abs(area) > 1e-9) & (bw > 0) & (bh > 0)
-    # Off-image triangles have a box clipped to nothing or to the border column; both are exact.
+    keep = (np.abs(area) > 1e-9) & (ymax >= ymin)
     keep &= (p[..., 0].max(axis=1) >= 0) & (p[..., 0].min(axis=1) <= width - 1)
-    keep &= (p[..., 1].max(axis=1) >= 0) & (p[..., 1].min(axis=1) <= height - 1)
-    tid = np.nonzero(keep)[0]
-    counts = (bw * bh)[tid]
-    total = int(counts.sum())
+    if cullable is not None:
+        # Image y points down, so a camera-facing (counter-clockwise in x-right/y-up) triangle has
+        # negative area here.
+        keep &= ~(cullable & (area > 0))
     out_tri = np.full((height, width), -1, dtype=np.int32)
     out_bary = np.zeros((height, width, 3), dtype=np.float32)
     out_depth = np.full((height, width), -np.inf, dtype=np.float32)
-    if total == 0:
+    tid = np.nonzero(keep)[0]
+    if len(tid) == 0:
         return Raster(out_tri, out_bary, out_depth)
 
-    frag_t = np.repeat(tid, counts)
-    starts = np.repeat(np.cumsum(counts) - counts, counts)
-    local = np.arange(total) - starts
-    fw = bw[frag_t]
-    px = (xmin[frag_t] + local % fw).astype(np.float64)
-    py = (ymin[frag_t] + local // fw).astype(np.float64)
-    inv = 1.0 / area[frag_t]
-    ax, ay = x0[frag_t], y0[frag_t]
-    bx, by = x1[frag_t], y1[frag_t]
-    cx, cy = x2[frag_t], y2[frag_t]
-    w1 = ((px - ax) * (cy - ay) - (cx - ax) * (py - ay)) * inv
-    w2 = ((bx - ax) * (py - ay) - (px - ax) * (by - ay)) * inv
-    w0 = 1.0 - w1 - w2
-    eps = -1e-7
-    inside = (w0 >= eps) & (w1 >= eps) & (w2 >= eps)
-    frag_t, px, py = frag_t[inside], px[inside], py[inside]
-    w = np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
+    # Barycentrics as linear functions of the pixel: w_k = a_k x + b_k y + c_k (k = 1, 2; w0 = rest).
+    inv = 1.0 / area[tid]
+    ax, ay, bx, by, cx, cy = (v[tid] for v in (ax, ay, bx, by, cx, cy))
+    a1, b1 = (cy - ay) * inv, -(cx - ax) * inv
+    c1 = -(a1 * ax + b1 * ay)
+    a2, b2 = -(by - ay) * inv, (bx - ax) * inv
+    c2 = -(a2 * ax + b2 * ay)
+    coef = np.stack([np.stack([-a1 - a2, a1, a2]), np.stack([-b1 - b2, b1, b2]),
+                     np.stack([1 - c1 - c2, c1, c2])])  # (3 coef, 3 weights, T)
+
+    # Exact x span of every (triangle, row): the intersection of the three half-planes w_k >= 0.
+    rows = (ymax - ymin + 1)[tid]
+    row_t = np.repeat(np.arange(len(tid)), rows)
+    y = (ymin[tid][row_t] + np.arange(len(row_t)) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.float64)
+    a = coef[0][:, row_t]
+    rest = coef[1][:, row_t] * y + coef[2][:, row_t]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = -rest / a
+    eps = 1e-7
+    lo = np.where(a > 0, bound, -np.inf).max(axis=0) - eps
+    hi = np.where(a < 0, bound, np.inf).min(axis=0) + eps
+    empty = ((a == 0) & (rest < 0)).any(axis=0)
+    x0 = np.clip(np.ceil(lo), 0, width).astype(np.int64)
+    x1 = np.clip(np.floor(hi), -1, width - 1).astype(np.int64)
+    span = np.where(empty, 0, np.maximum(x1 - x0 + 1, 0))
+    frag_r = np.repeat(np.arange(len(row_t)), span)
+    if len(frag_r) == 0:
+        return Raster(out_tri, out_bary, out_depth)
+    px = x0[frag_r] + np.arange(len(frag_r)) - np.repeat(np.cumsum(span) - span, span)
+    py = y[frag_r]
+    ft = row_t[frag_r]
+    w = (coef[0][:, ft] * px + coef[1][:, ft] * py + coef[2][:, ft]).T  # (F,3)
+    frag_t = tid[ft]
     z = (w * depth[tris[frag_t]]).sum(axis=1)
-    pid = py.astype(np.int64) * width + px.astype(np.int64)
-    order = np.lexsort((-z, pid))
+    pid = py.astype(np.int64) * width + px
+    # One sort key: pixel id, then nearest first within a pixel (depth scaled into [0, 1)).
+    zn = (z.max() - z) / (np.ptp(z) + 1e-9) * 0.999
+    order = np.argsort(pid + zn, kind="stable")
     pid_s = pid[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = pid_s[1:] != pid_s[:-1]

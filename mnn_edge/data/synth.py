@@ -144,7 +144,7 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     pose = sample_pose(rng, shape_3d, size) if pose is None else np.asarray(pose, dtype=np.float64)
     xy, depth, rot = _project_all(verts, pose)
     tris = np.asarray(mesh.triangles)
-    ras = rasterize(xy, depth, tris, size, size)
+    ras = rasterize(xy, depth, tris, size, size, cullable=np.asarray(mesh.cullable))
 
     tone = skin_tone(rng)
     hair = hair_colour(rng)
@@ -192,11 +192,11 @@ def _material_colours(rng: np.random.Generator, canon: np.ndarray, model: np.nda
     thick = rng.uniform(0.02, 0.04)
     strength = rng.uniform(0.6, 0.95)
     on_face = (mat == Material.SKIN) & (z > -0.6) & ~is_hair
+    near_brows = np.nonzero(on_face & (np.abs(y - 0.5) < 0.15) & (np.abs(x) < 0.7))[0]
     for idx in (BROW_R, BROW_L):
-        d = _brow_distance(canon[:, :2], head_mesh().vertices[list(idx), :2])
-        w = strength * np.clip((thick - d) / (0.4 * thick) + 0.5, 0, 1)
-        w = np.where(on_face, w, 0)[:, None]
-        col = col * (1 - w) + brow_col * w
+        d = _brow_distance(canon[near_brows, :2], head_mesh().vertices[list(idx), :2])
+        w = (strength * np.clip((thick - d) / (0.4 * thick) + 0.5, 0, 1))[:, None]
+        col[near_brows] = col[near_brows] * (1 - w) + brow_col * w
     # Beard / stubble on some faces.
     if rng.random() < 0.15:
         beard = on_face & (y < -0.15 - 0.25 * np.clip(np.abs(x) - 0.2, 0, 1)) & (np.abs(x) > -1)
