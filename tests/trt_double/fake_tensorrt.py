@@ -70,24 +70,31 @@ class _Recorded:
     """Records every public attribute our code reads on the fake objects."""
 
     def __getattribute__(self, name):
-        if not name.startswith("_"):
+        value = object.__getattribute__(self, name)  # recorded only when it exists (hasattr probes are free)
+        if not name.startswith("_") and _faked(type(self), name):
             ACCESSED.add((type(self).__trt_name__, name))
-        return object.__getattribute__(self, name)
+        return value
 
     def __setattr__(self, name, value):
         # pybind11 objects refuse unknown attributes; Python subclasses (our loggers) may add their own.
         if not name.startswith("_") and type(self).__module__ == __name__ and not hasattr(type(self), name):
             raise AttributeError(f"'{type(self).__trt_name__}' object has no attribute '{name}'")
-        if not name.startswith("_"):
+        if not name.startswith("_") and _faked(type(self), name):
             ACCESSED.add((type(self).__trt_name__, name))
         object.__setattr__(self, name, value)
 
 
+def _faked(cls: type, name: str) -> bool:
+    """True when ``name`` is TensorRT API (defined by a fake class), not an attribute our subclass added."""
+    return any(name in vars(c) for c in cls.__mro__ if c.__module__ == __name__ and c is not _Recorded)
+
+
 class _RecordingModule(types.ModuleType):
     def __getattribute__(self, name):
+        value = super().__getattribute__(name)
         if not name.startswith("_"):
             ACCESSED.add(("module", name))
-        return super().__getattribute__(name)
+        return value
 
 
 def _np_to_trt_name(dtype: np.dtype) -> str:
