@@ -96,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
 def render_block(doc: dict, run, acc) -> str:
     m = run.machine
     busy = doc.get("busy_processes", {})
-    others = sorted(set(busy.get("before", []) + busy.get("after", [])))
+    others = [f"start: {b}" for b in busy.get("before", [])] + [f"end: {b}" for b in busy.get("after", [])]
     lines = [f"Command: `{doc['command']}`", "",
              f"Run {run.created} on {m.get('cpu')} ({m.get('cores')} cores), ONNX Runtime "
              f"{m.get('libraries', {}).get('onnxruntime', '?')}, threads {run.config.get('threads')} (0 = all), "
              f"{run.config.get('runs')} interleaved timed rounds after {run.config.get('warmup')} warm-up; "
              f"weights: {doc.get('checkpoint')}; accuracy on {acc.data.get('n')} held-out synthetic faces "
              f"(seed {acc.data.get('seed')}).",
-             "", "Other processes using ≥ 10% CPU at the start/end of the run: "
+             "", "Other processes using ≥ 10% CPU (ps, lifetime average) at the start and end of the run: "
              + ("; ".join(f"`{o}`" for o in others) if others else "none"), "",
              quantization_table(run, acc), "", "Targets:"]
     lines += [c.line() for c in target_checks(run, acc)]

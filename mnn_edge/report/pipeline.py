@@ -48,8 +48,15 @@ class PipelineConfig:
     progress: bool
 
 
+def _cli(module: str, prog: str) -> list[str]:
+    """Run a console script's ``entry()`` with this interpreter (not every CLI module has a __main__ block)."""
+    code = f"import sys; sys.argv[0] = {prog!r}; from {module} import entry; raise SystemExit(entry())"
+    return [sys.executable, "-c", code]
+
+
 def _run(cmd: list[str], what: str) -> None:
-    print("+ " + " ".join(cmd), file=sys.stderr)
+    shown = [cmd[2].split("'")[1]] + cmd[3:] if cmd[1:2] == ["-c"] else cmd
+    print("+ " + " ".join(shown), file=sys.stderr)
     if subprocess.run(cmd).returncode != 0:
         raise MnnEdgeError(f"{what} failed (command above); see its error message")
 
@@ -59,7 +66,7 @@ def export_all(cfg: PipelineConfig) -> Path:
     out = cfg.work / "export"
     if cfg.reuse and (out / "pose.onnx").is_file():
         return out
-    cmd = [sys.executable, "-m", "mnn_edge.export.cli", "--out", str(out), "--force"]
+    cmd = _cli("mnn_edge.export.cli", "mnn-export") + ["--out", str(out), "--force"]
     cmd += ["--random-init"] if cfg.checkpoint is None else ["--checkpoint", str(cfg.checkpoint)]
     if cfg.quantize:
         cmd += ["--fp16", "--int8", "--calib-synthetic", str(cfg.calib_synthetic),
@@ -74,7 +81,7 @@ def heldout_folder(cfg: PipelineConfig) -> Path:
     out = cfg.work / "heldout"
     if cfg.reuse and len(list(out.glob("synth_*.mat"))) >= cfg.n_eval:
         return out
-    _run([sys.executable, "-m", "mnn_edge.data.cli", "synth", "--out", str(out), "--n", str(cfg.n_eval),
+    _run(_cli("mnn_edge.data.cli", "mnn-data") + ["synth", "--out", str(out), "--n", str(cfg.n_eval),
           "--seed", str(cfg.eval_seed), "--force"] + ([] if cfg.progress else ["--no-progress"]),
          "synthetic data")
     return out

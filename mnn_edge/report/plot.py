@@ -7,7 +7,7 @@ from pathlib import Path
 from mnn_edge.fileio import atomic_path
 from mnn_edge.report.rows import ReportRow
 
-COLOURS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "int8": "#d62728"}
+COLOURS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "int8 (cpu)": "#d62728", "int8 (trt)": "#ff7f0e"}
 MARKERS = {"pose": "o", "full": "s"}
 
 
@@ -26,14 +26,21 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def _label(row: ReportRow, all_rows: list[ReportRow]) -> str:
+    """The row's label without the backend/device when every point shares them (the title says so)."""
+    if len({(r.backend, r.device) for r in all_rows}) == 1:
+        return f"{'enc' if row.model == 'pose' else 'full'} {row.precision_label}"
+    return row.label
+
+
 def _panel(ax, rows: list[ReportRow], metric: str, scale: float, ylabel: str, title: str) -> None:
     pts = [(r.fps, r.accuracy.get(metric) * scale) for r in rows]
     for k, (r, (x, y)) in enumerate(zip(rows, pts)):
-        ax.scatter(x, y, s=70, c=COLOURS.get(r.precision, "grey"), marker=MARKERS.get(r.model, "^"),
+        ax.scatter(x, y, s=70, c=COLOURS.get(r.precision_label, "grey"), marker=MARKERS.get(r.model, "^"),
                    edgecolors="black", linewidths=0.6, zorder=3)
         # alternate the label side so neighbouring points (same accuracy, different speed) stay readable
         dy = 10 if k % 2 == 0 else -14
-        ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(6, dy), fontsize=9)
+        ax.annotate(_label(r, rows), (x, y), textcoords="offset points", xytext=(6, dy), fontsize=9)
     front = pareto_front(pts)
     ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "--", color="black", lw=1.2,
             alpha=0.7, zorder=2, label="Pareto front")
@@ -45,6 +52,7 @@ def _panel(ax, rows: list[ReportRow], metric: str, scale: float, ylabel: str, ti
     ax.set_xlabel("throughput at batch 1 [frames/s]  (higher is better)", fontsize=11)
     ax.set_ylabel(ylabel + "  (lower is better)", fontsize=11)
     ax.set_title(title, fontsize=12)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")  # absolute values, no "+1.12e2" offset
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.25, y=0.25)
 
@@ -71,6 +79,8 @@ def plot_tradeoff(rows: list[ReportRow], out: Path, title: str = "") -> bool:
                        label="encoder-only" if k == "pose" else "full model") for k, m in MARKERS.items()]
     handles.append(Line2D([], [], ls="--", color="black", label="Pareto front (circled)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=10, frameon=False)
+    setups = sorted({f"{r.backend} on {r.device}" for r in pose_rows})
+    title = f"{title} ({', '.join(setups)})" if len(setups) == 1 and title else title
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))

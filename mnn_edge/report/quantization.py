@@ -56,7 +56,8 @@ def quantization_table(run: BenchRun, accuracy: AccuracySet) -> str:
     recs = list(run.records)
     lines = ["| artifact | precision | batch | size MB | p50 ms | p99 ms | × FP32 p50 | MAE ° | Δ MAE ° | NME % "
              "| Δ NME pts | vis acc % |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in sorted(recs, key=lambda r: (r.batch, r.model != "pose", r.artifact)):
+    order = {"fp32": 0, "fp16": 1, "int8": 2}
+    for r in sorted(recs, key=lambda r: (r.batch, r.model != "pose", order.get(r.precision, 9), r.flavour, r.name)):
         base = _fp32(recs, r)
         ratio = f"{r.latency_ms.p50 / base.latency_ms.p50:.3f}" if base else "—"
         a = acc.get(r.name)
@@ -102,8 +103,11 @@ def target_checks(run: BenchRun, accuracy: AccuracySet) -> list[Check]:
     return checks
 
 
-def busy_processes(min_cpu: float = 10.0) -> list[str]:
-    """Other processes using the CPU right now (what disturbs the timings), from ``ps``; [] if ps is missing."""
+def busy_processes(min_cpu: float = 10.0, top: int = 6) -> list[str]:
+    """The ``top`` other processes using the CPU now (what disturbs the timings), from ``ps``; [] without ps.
+
+    ``ps`` reports CPU use averaged over each process's lifetime, which is what a log needs here.
+    """
     try:
         out = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True,
                              timeout=10).stdout
@@ -119,8 +123,8 @@ def busy_processes(min_cpu: float = 10.0) -> list[str]:
         except ValueError:
             continue
         if cpu >= min_cpu and not parts[2].startswith("ps "):
-            busy.append(f"{cpu:.0f}% {parts[2][:100]}")
-    return busy
+            busy.append(f"{cpu:.0f}% {parts[2][:70]}")
+    return busy[:top]
 
 
 def replace_between_markers(text: str, block: str) -> str:
