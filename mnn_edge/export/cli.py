@@ -1,4 +1,8 @@
-"""``mnn-export``: checkpoint -> ONNX artifacts, each checked against PyTorch before it is kept."""
+"""``mnn-export``: checkpoint -> ONNX artifacts, each checked against PyTorch before it is kept.
+
+With ``--int8`` / ``--fp16`` the same run also writes the quantized variants of what it just
+exported (or of existing FP32 files given with ``--onnx``): see :mod:`mnn_edge.quantize.pipeline`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
 from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, landmark_scheme_for
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
+from mnn_edge.quantize.calibration import CalibMethod
+from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
 
 PARITY_BATCHES = (1, 4)
 
@@ -29,6 +35,10 @@ class ExportConfig:
     num_landmarks: int | None  # None: take L from the checkpoint
     keep_heatmaps: bool  # full model also outputs the (N, L, 256, 256) softmax maps
     force: bool  # overwrite existing artifacts
+    quantize: QuantizeConfig | None = None  # --int8 / --fp16
+    onnx: tuple[Path, ...] = ()  # quantize these FP32 exports instead of exporting a checkpoint
+    sensitivity: bool = False  # --int8 --sensitivity: per-group INT8 effect table (and fallback choice)
+    max_mae_increase: float | None = None  # degrees; with --sensitivity, choose float groups to meet it
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,17 +59,85 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-heatmaps", action="store_true",
                    help="debug: the full model also outputs its raw heatmaps (17.8 MB per face)")
     p.add_argument("--force", action="store_true", help="overwrite artifacts that already exist")
+    q = p.add_argument_group(
+        "FP16 / INT8 variants",
+        "Written beside the FP32 files: <model>.fp16.onnx, <model>.int8.onnx (ONNX Runtime CPU flavour: u8 "
+        "activations, s8 per-channel weights) and <model>.int8-trt.onnx (TensorRT flavour: symmetric s8, zero "
+        "point 0, float biases). Heatmap softmax, landmark decode, visibility pooling and the pose heads stay "
+        "in float. Calibration images go through the inference crop and normalisation.")
+    q.add_argument("--int8", action="store_true", help="also write both INT8 flavours (needs a calibration "
+                   "source: --calib, --calib-synthetic or --ranges)")
+    q.add_argument("--fp16", action="store_true", help="also write <model>.fp16.onnx (float16 weights and "
+                   "compute, float32 inputs/outputs; for accuracy checks with ONNX Runtime)")
+    q.add_argument("--onnx", type=Path, nargs="+", default=(), metavar="FP32.onnx",
+                   help="quantize these existing FP32 exports (e.g. export/pose.onnx export/mnn.onnx) instead "
+                        "of exporting a checkpoint; outputs go to --out")
+    q.add_argument("--calib", type=Path, metavar="DIR", help="calibration dataset folder")
+    q.add_argument("--calib-format", default="synthetic", metavar="FMT",
+                   help="format of --calib: synthetic, aflw2000, 300wlp, biwi, 300w, cofw, wflw")
+    q.add_argument("--calib-limit", type=int, default=None, metavar="N", help="use at most N images of --calib")
+    q.add_argument("--calib-synthetic", type=int, metavar="N",
+                   help="render N synthetic faces to calibrate with (64-256 is a good range)")
+    q.add_argument("--calib-synthetic-dir", type=Path, metavar="DIR",
+                   help="keep the rendered calibration faces here (unset: a temporary folder)")
+    q.add_argument("--calib-random", type=int, metavar="N", help=argparse.SUPPRESS)  # noise: smoke tests only
+    q.add_argument("--calib-method", choices=[m.value for m in CalibMethod], default=CalibMethod.ENTROPY.value,
+                   help="how a tensor's range is chosen: entropy (KL threshold), percentile (99.999%% of |x|) "
+                        "or minmax")
+    q.add_argument("--ranges", type=Path, nargs="+", default=(), metavar="JSON|DIR",
+                   help="reuse range tables (<model>.ranges.json files, or the folder holding them) instead of "
+                        "calibrating; they must come from the same checkpoint")
+    q.add_argument("--ranges-dir", type=Path, default=Path("calibration"),
+                   help="where new range tables are written (<model>.ranges.json)")
+    q.add_argument("--sensitivity", action="store_true",
+                   help="with --int8: quantize one node group (a network stage) at a time and write a table of "
+                        "each group's effect on pose MAE and landmark NME against FP32 (sensitivity.json/.md)")
+    q.add_argument("--max-mae-increase", type=float, default=None, metavar="DEG",
+                   help="with --sensitivity: keep the most sensitive groups in float until the INT8 pose MAE "
+                        "against FP32 is at most DEG degrees (e.g. 0.5)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
+def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None:
+    if not (args.int8 or args.fp16):
+        for flag, value in (("--calib", args.calib), ("--calib-synthetic", args.calib_synthetic),
+                            ("--ranges", args.ranges), ("--sensitivity", args.sensitivity), ("--onnx", args.onnx)):
+            if value:
+                raise MnnEdgeError(f"{flag} only applies with --int8 or --fp16")
+        return None
+    sources = [x is not None for x in (args.calib, args.calib_synthetic, args.calib_random)]
+    if sum(sources) > 1:
+        raise MnnEdgeError("choose one calibration source: --calib DIR or --calib-synthetic N")
+    if args.int8 and not args.ranges and not any(sources):
+        raise MnnEdgeError("--int8 needs calibration images: --calib DIR [--calib-format FMT], "
+                           "--calib-synthetic N, or --ranges calibration/ to reuse range tables")
+    if args.sensitivity and not args.int8:
+        raise MnnEdgeError("--sensitivity only applies with --int8")
+    if args.max_mae_increase is not None and not args.sensitivity:
+        raise MnnEdgeError("--max-mae-increase chooses the fallback set from --sensitivity; pass both")
+    calibration = None
+    if any(sources):
+        calibration = Calibration(folder=args.calib, fmt=args.calib_format, limit=args.calib_limit,
+                                  synthetic=args.calib_synthetic, synthetic_dir=args.calib_synthetic_dir,
+                                  random=args.calib_random)
+    return QuantizeConfig(int8=args.int8, fp16=args.fp16, method=CalibMethod(args.calib_method),
+                          calibration=calibration, ranges=tuple(args.ranges), ranges_dir=args.ranges_dir,
+                          force=args.force, progress=not args.no_progress)
+
+
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    quantize = quantize_config_from_args(args)
     ckpt = args.checkpoint
-    if not args.random_init and ckpt is None:
+    if args.onnx and (args.checkpoint or args.random_init):
+        raise MnnEdgeError("--onnx quantizes existing exports; it does not take --checkpoint or --random-init")
+    if not args.random_init and ckpt is None and not args.onnx:
         ckpt = default_checkpoint_path()
         if not ckpt.is_file():
             raise MnnEdgeError("no starter checkpoint is installed; pass --checkpoint PATH or --random-init")
     return ExportConfig(checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
-                        keep_heatmaps=args.keep_heatmaps, force=args.force)
+                        keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
+                        onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase)
 
 
 def load_source(cfg: ExportConfig) -> Checkpoint:
@@ -111,11 +189,61 @@ def export_fp32(cfg: ExportConfig, ckpt: Checkpoint) -> dict[ModelKind, Path]:
     return paths
 
 
+def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
+    """Stem -> FP32 ONNX for --onnx (``export/pose.onnx`` -> ``pose``)."""
+    sources = {}
+    for path in cfg.onnx:
+        stem = path.name.removesuffix(".onnx")
+        if stem in sources:
+            raise MnnEdgeError(f"--onnx names two files called {path.name}")
+        sources[stem] = path
+    return sources
+
+
+def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
+    """The --int8 / --fp16 part: variants, range tables, TensorRT-compat and drift reports."""
+    from mnn_edge.quantize.pipeline import drift_lines, print_summary, quantize_exports
+
+    qcfg = cfg.quantize
+    if cfg.sensitivity:
+        from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
+
+        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase)
+    result = quantize_exports(fp32, cfg.out, qcfg)
+    print_summary(result)
+    for stem, src in fp32.items():
+        variants = [p for p in result.artifacts.values() if p.name.startswith(f"{stem}.")]
+        for line in drift_lines(src, variants):
+            print(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv))
+    if cfg.onnx:
+        export_quantized(cfg, fp32_sources(cfg))
+        return 0
+    if cfg.quantize is not None:
+        # Refuse before the (slow) FP32 export when a variant would be overwritten.
+        from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
+
+        refuse_existing(planned_outputs(list(ARTIFACT_NAMES.values()), cfg.out, cfg.quantize), cfg.force)
     ckpt = load_source(cfg)
-    export_fp32(cfg, ckpt)
+    paths = export_fp32(cfg, ckpt)
+    for line in check_fp32_compat(paths.values()):
+        print(line)
+    if cfg.quantize is not None:
+        export_quantized(cfg, {ARTIFACT_NAMES[kind]: path for kind, path in paths.items()})
     return 0
+
+
+def check_fp32_compat(paths) -> list[str]:
+    from mnn_edge.quantize.trt_compat import check_trt_compat, format_report
+
+    lines = []
+    for path in paths:
+        problems = check_trt_compat(path)
+        lines.append(("WARNING: " if problems else "") + format_report(path, problems))
+    return lines
 
 
 def entry() -> int:

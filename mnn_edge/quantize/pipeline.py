@@ -1,0 +1,240 @@
+"""FP32 exports -> FP16 and INT8 (both flavours) artifacts, range tables and compat reports.
+
+The one entry point others call (``mnn-export --int8/--fp16``, ``bench/quantization.py``)::
+
+    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
+    result = quantize_exports({"pose": Path("export/pose.onnx"), "mnn": Path("export/mnn.onnx")},
+                              Path("export"), QuantizeConfig(int8=True, fp16=True,
+                              calibration=Calibration(synthetic=64)))
+    result.artifacts  # {"pose.int8.onnx": Path, "pose.int8-trt.onnx": Path, "pose.fp16.onnx": Path, ...}
+
+Each model is pre-processed once (BatchNorm folding, shape inference), calibrated once (one pass
+over the images) and the one range table feeds both INT8 flavours.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.export.onnx_export import get_metadata
+from mnn_edge.metadata import ModelMetadata
+from mnn_edge.quantize import calibration as cal
+from mnn_edge.quantize.calibration import CalibMethod, RangeTable
+from mnn_edge.quantize.fp16 import convert_fp16, fp16_artifact_name
+from mnn_edge.quantize.qdq import Flavour, QdqConfig, artifact_name, check_not_quantized, prepare_fp32, quantize_qdq
+from mnn_edge.quantize.trt_compat import check_trt_compat, format_report
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Where calibration images come from: exactly one of ``folder``, ``synthetic``, ``random``."""
+
+    folder: Path | None = None
+    fmt: str = "synthetic"  # dataset format of ``folder`` (mnn_edge.data.sample.FORMATS)
+    limit: int | None = None  # at most this many images from ``folder``
+    synthetic: int | None = None  # render this many synthetic faces
+    synthetic_dir: Path | None = None  # keep the rendered faces here (default: a temporary folder)
+    random: int | None = None  # noise inputs: smoke tests only
+    seed: int = 1234
+
+    def describe(self) -> str:
+        if self.folder is not None:
+            return f"{self.folder} ({self.fmt}{f', first {self.limit}' if self.limit else ''})"
+        if self.synthetic is not None:
+            return f"synthetic {self.synthetic} (seed {self.seed})"
+        return f"random noise {self.random} (seed {self.seed})"
+
+    def inputs(self, meta: ModelMetadata, progress: bool = True) -> np.ndarray:
+        chosen = [x is not None for x in (self.folder, self.synthetic, self.random)]
+        if sum(chosen) != 1:
+            raise MnnEdgeError("choose exactly one calibration source: --calib DIR, --calib-synthetic N "
+                               "or --ranges (reuse a range table)")
+        if self.folder is not None:
+            return cal.inputs_from_dataset(self.folder, self.fmt, meta, self.limit, progress)
+        if self.synthetic is not None:
+            return cal.inputs_from_synthetic(self.synthetic, meta, self.seed, self.synthetic_dir, progress)
+        if self.random <= 0:
+            raise MnnEdgeError("the number of random calibration inputs must be positive")
+        cal.check_count(self.random, "random calibration")
+        return cal.random_inputs(self.random, meta.input_size, self.seed)
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    int8: bool = True
+    fp16: bool = False
+    method: CalibMethod = CalibMethod.ENTROPY
+    calibration: Calibration | None = None  # None: every model needs a table in ``ranges``
+    ranges: tuple[Path, ...] = ()  # reuse: range-table files or folders holding <model>.ranges.json
+    ranges_dir: Path = Path("calibration")  # where new range tables are written
+    flavours: tuple[Flavour, ...] = (Flavour.CPU, Flavour.TRT)
+    extra_float_nodes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # model -> node names
+    force: bool = False
+    progress: bool = True
+
+
+@dataclass
+class QuantizeResult:
+    artifacts: dict[str, Path] = field(default_factory=dict)  # file name -> path
+    tables: dict[str, Path] = field(default_factory=dict)  # model -> range table written or reused
+    compat: dict[str, list[str]] = field(default_factory=dict)  # file name -> TensorRT problems
+    prepared: dict[str, Path] = field(default_factory=dict)  # model -> pre-processed FP32 (temporary)
+
+
+def planned_outputs(models: list[str], out_dir: Path, cfg: QuantizeConfig) -> list[Path]:
+    """Every file ``quantize_exports`` would write (for the refuse-to-overwrite check)."""
+    paths = []
+    for m in models:
+        if cfg.fp16:
+            paths.append(out_dir / fp16_artifact_name(m))
+        if cfg.int8:
+            paths += [out_dir / artifact_name(m, f) for f in cfg.flavours]
+            if not cfg.ranges:
+                paths.append(cal.ranges_path(cfg.ranges_dir, m))
+    return paths
+
+
+def refuse_existing(paths: list[Path], force: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+
+
+def find_table(model: str, ranges: tuple[Path, ...]) -> Path:
+    """The range table for ``model`` among ``--ranges`` files/folders."""
+    for r in ranges:
+        r = Path(r)
+        if r.is_dir() and cal.ranges_path(r, model).is_file():
+            return cal.ranges_path(r, model)
+        if r.is_file() and RangeTable.load(r).model == model:
+            return r
+    raise MnnEdgeError(f"no range table for '{model}' in {', '.join(map(str, ranges))} "
+                       f"(expected {model}.ranges.json)")
+
+
+def _load_fp32(path: Path) -> ModelMetadata:
+    if not path.is_file():
+        raise MnnEdgeError(f"ONNX model not found: {path}")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf DecodeError and friends
+        raise MnnEdgeError(f"{path} is not an ONNX model: {str(e).splitlines()[0] if str(e) else type(e).__name__}") \
+            from e
+    check_not_quantized(model, str(path))
+    meta = get_metadata(model)
+    if meta is None:
+        raise MnnEdgeError(f"{path} has no mnn-edge metadata; export it with mnn-export")
+    return meta
+
+
+def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfig) -> QuantizeResult:
+    """Write the FP16 / INT8 artifacts of every FP32 export in ``fp32`` (stem -> path) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    metas = {m: _load_fp32(Path(p)) for m, p in fp32.items()}
+    refuse_existing(planned_outputs(list(fp32), out_dir, cfg), cfg.force)
+    tables = {m: _reuse_table(m, metas[m], cfg) for m in fp32} if cfg.int8 and cfg.ranges else {}
+    if cfg.int8 and not cfg.ranges and cfg.calibration is None:
+        raise MnnEdgeError("--int8 needs calibration images: --calib DIR, --calib-synthetic N, or --ranges to "
+                           "reuse a range table")
+    result = QuantizeResult()
+    inputs: dict[tuple, np.ndarray] = {}  # one set of calibration inputs per distinct preprocessing
+    with tempfile.TemporaryDirectory(prefix="mnn-quant-") as tmp:
+        for m, src in fp32.items():
+            meta = metas[m]
+            prepared = prepare_fp32(src, Path(tmp) / f"{m}.prepared.onnx")
+            result.prepared[m] = prepared
+            if cfg.fp16:
+                path = convert_fp16(prepared, out_dir / fp16_artifact_name(m))
+                result.artifacts[path.name] = path
+            if not cfg.int8:
+                continue
+            if m in tables:
+                table = tables[m]
+                result.tables[m] = find_table(m, cfg.ranges)
+            else:
+                key = (meta.input_size, meta.mean, meta.std, meta.channel_order)
+                if key not in inputs:
+                    inputs[key] = cfg.calibration.inputs(meta, cfg.progress)
+                table = cal.calibrate(prepared, inputs[key], cfg.method, model=m,
+                                      checkpoint_sha256=meta.checkpoint_sha256, source=cfg.calibration.describe(),
+                                      progress=cfg.progress)
+                result.tables[m] = table.save(cal.ranges_path(cfg.ranges_dir, m))
+            for flavour in cfg.flavours:
+                path = out_dir / artifact_name(m, flavour)
+                quantize_qdq(prepared, path, table, QdqConfig(flavour, extra_float_nodes=tuple(
+                    cfg.extra_float_nodes.get(m, ()))))
+                result.artifacts[path.name] = path
+        for name, path in result.artifacts.items():
+            result.compat[name] = check_trt_compat(path)
+    result.prepared = {}  # the temporary folder is gone
+    return result
+
+
+def _reuse_table(model: str, meta: ModelMetadata, cfg: QuantizeConfig) -> RangeTable:
+    table = RangeTable.load(find_table(model, cfg.ranges))
+    if table.checkpoint_sha256 != meta.checkpoint_sha256:
+        raise MnnEdgeError(f"the range table for '{model}' was calibrated for checkpoint "
+                           f"{table.checkpoint_sha256[:12] or '(random weights)'}, this model is "
+                           f"{meta.checkpoint_sha256[:12] or '(random weights)'}; calibrate again")
+    return table
+
+
+def compat_lines(result: QuantizeResult) -> list[str]:
+    """One line per artifact; the CPU flavour is not meant for TensorRT and says so."""
+    lines = []
+    for name, problems in result.compat.items():
+        if name.endswith(f".{artifact_name('', Flavour.CPU)[1:]}"):
+            lines.append(f"tensorrt-compat {name}: CPU flavour (u8 activations, int32 biases), not for TensorRT; "
+                         f"build engines from the .int8-trt.onnx file")
+        else:
+            lines.append(("" if not problems else "WARNING: ") + format_report(name, problems))
+    return lines
+
+
+def print_summary(result: QuantizeResult, file=None) -> None:
+    file = file or sys.stdout
+    for model, path in result.tables.items():
+        print(f"ranges {model}: {path}", file=file)
+    for path in result.artifacts.values():
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)", file=file)
+    for line in compat_lines(result):
+        print(line, file=file)
+
+
+def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1, 4)) -> list[str]:
+    """Run each artifact next to its FP32 model (ONNX Runtime, CPU) and report the largest drift.
+
+    Informational (random-weight drift says little), but it fails loudly when an artifact does not
+    run, returns other shapes or non-finite values.
+    """
+    from mnn_edge.export.onnx_export import random_input
+    from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
+
+    lines = []
+    with OnnxRuntimeRunner(fp32) as ref_runner:
+        refs = {b: ref_runner.infer(random_input(b, seed=100 + b)) for b in batches}
+    for path in artifacts:
+        worst: dict[str, float] = {}
+        with OnnxRuntimeRunner(path) as runner:
+            for b in batches:
+                got = runner.infer(random_input(b, seed=100 + b))
+                for name, ref in refs[b].items():
+                    out = got.get(name)
+                    if out is None or out.shape != ref.shape or out.dtype != np.float32:
+                        raise MnnEdgeError(f"{path.name}: output '{name}' is "
+                                           f"{None if out is None else (out.shape, out.dtype)}, FP32 gives "
+                                           f"{ref.shape} float32")
+                    if not np.all(np.isfinite(out)):
+                        raise MnnEdgeError(f"{path.name}: output '{name}' has non-finite values (batch {b})")
+                    worst[name] = max(worst.get(name, 0.0), float(np.max(np.abs(out - ref))))
+        parts = "; ".join(f"{k} {v:.3g}" for k, v in worst.items())
+        lines.append(f"drift {path.name} vs {fp32.name} (batch {', '.join(map(str, batches))}, max abs): {parts}")
+    return lines

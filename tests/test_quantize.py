@@ -1,0 +1,290 @@
+"""INT8 (both QDQ flavours) and FP16 artifacts: types, zero points, float groups, runs, bad input.
+
+The quantization of both models runs once per session (``quantized`` fixture, through the CLI's
+``--onnx`` path on the shared random-weight export); every test reads those files.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.export.cli import main as export_main
+from mnn_edge.export.onnx_export import get_metadata
+from mnn_edge.metadata import Precision
+from mnn_edge.quantize import calibration as cal
+from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
+from mnn_edge.quantize.qdq import Flavour, prepare_fp32
+from mnn_edge.quantize.trt_compat import check_model, check_trt_compat
+
+MODELS = ("pose", "mnn")
+VARIANTS = ("fp16", "int8", "int8-trt")
+FLOAT_OPS = ("Softmax", "MatMul", "ReduceMean", "Sigmoid", "Flatten", "Mul")
+
+
+@pytest.fixture(scope="module")
+def quantized(random_export, tmp_path_factory):
+    """All six variants + range tables of the random export, and what mnn-export printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("quantized")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.warns(UserWarning, match="only 4 calibration images"):
+        assert export_main(["--onnx", str(random_export / "pose.onnx"), str(random_export / "mnn.onnx"),
+                            "--out", str(out), "--int8", "--fp16", "--calib-random", "4", "--calib-method",
+                            "minmax", "--ranges-dir", str(out / "calibration"), "--no-progress"]) == 0
+    return out, buf.getvalue()
+
+
+def _consts(model):
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def _nodes(model, op):
+    return [n for n in model.graph.node if n.op_type == op]
+
+
+def _producers(model):
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def test_cli_writes_six_artifacts_tables_and_reports(quantized):
+    out, printed = quantized
+    names = sorted(p.name for p in out.iterdir() if p.is_file())
+    assert names == sorted(f"{m}.{v}.onnx" for m in MODELS for v in VARIANTS)
+    assert sorted(p.name for p in (out / "calibration").iterdir()) == ["mnn.ranges.json", "pose.ranges.json"]
+    for name in ("pose.int8-trt.onnx", "mnn.int8-trt.onnx", "pose.fp16.onnx", "mnn.fp16.onnx"):
+        assert f"tensorrt-compat {name}: ok" in printed
+    assert "tensorrt-compat pose.int8.onnx: CPU flavour" in printed
+    drift = [line for line in printed.splitlines() if line.startswith("drift ")]
+    assert len(drift) == 6 and all("batch 1, 4" in line for line in drift)
+
+
+def test_metadata_keeps_fp32_fields_and_records_precision(quantized, random_export):
+    out, _ = quantized
+    for m in MODELS:
+        fp32 = get_metadata(onnx.load(str(random_export / f"{m}.onnx")))
+        for variant, precision in (("fp16", Precision.FP16), ("int8", Precision.INT8), ("int8-trt", Precision.INT8)):
+            meta = get_metadata(onnx.load(str(out / f"{m}.{variant}.onnx"), load_external_data=False))
+            assert meta.precision is precision
+            assert meta.with_(precision=Precision.FP32, extra=fp32.extra) == fp32
+            if precision is Precision.INT8:
+                assert meta.extra["calibration_method"] == "minmax" and meta.extra["calibration_images"] == 4
+                assert meta.extra["int8_flavour"] == ("trt" if variant == "int8-trt" else "cpu")
+
+
+def test_cpu_flavour_u8_activations_s8_per_channel_weights(quantized):
+    out, _ = quantized
+    for m in MODELS:
+        model = onnx.load(str(out / f"{m}.int8.onnx"))
+        consts, producers = _consts(model), _producers(model)
+        acts = _nodes(model, "QuantizeLinear")
+        assert acts and all(consts[q.input[2]].dtype == np.uint8 for q in acts)
+        for conv in _nodes(model, "Conv") + _nodes(model, "ConvTranspose"):
+            w = producers.get(conv.input[1])
+            if w is None:  # a float head convolution
+                continue
+            assert w.op_type == "DequantizeLinear" and consts[w.input[0]].dtype == np.int8
+            assert np.all(consts[w.input[2]] == 0)
+            axis = next(a.i for a in w.attribute if a.name == "axis")
+            assert axis == (0 if conv.op_type == "Conv" else 1)
+            assert consts[w.input[1]].size == conv_out_channels(consts[w.input[0]], conv.op_type)
+            if len(conv.input) > 2:
+                b = producers[conv.input[2]]
+                assert b.op_type == "DequantizeLinear" and consts[b.input[0]].dtype == np.int32
+
+
+def conv_out_channels(w: np.ndarray, op: str) -> int:
+    return w.shape[0] if op == "Conv" else w.shape[1]
+
+
+def test_trt_flavour_symmetric_s8_float_biases_and_compat(quantized):
+    out, _ = quantized
+    for m in MODELS:
+        path = out / f"{m}.int8-trt.onnx"
+        model = onnx.load(str(path))
+        consts, producers = _consts(model), _producers(model)
+        qdq = _nodes(model, "QuantizeLinear") + _nodes(model, "DequantizeLinear")
+        assert qdq and all(consts[n.input[2]].dtype == np.int8 and np.all(consts[n.input[2]] == 0) for n in qdq)
+        assert all(consts[n.input[0]].dtype != np.int32 for n in _nodes(model, "DequantizeLinear")
+                   if n.input[0] in consts)
+        per_channel = 0
+        for conv in _nodes(model, "Conv") + _nodes(model, "ConvTranspose"):
+            dq = producers.get(conv.input[1])
+            if dq is not None:  # float weights -> Q -> DQ, per output channel
+                q = producers[dq.input[0]]
+                assert q.op_type == "QuantizeLinear" and consts[q.input[0]].dtype == np.float32
+                axis = next(a.i for a in dq.attribute if a.name == "axis")
+                assert axis == (0 if conv.op_type == "Conv" else 1)
+                per_channel += 1
+            if len(conv.input) > 2:
+                assert conv.input[2] in consts and consts[conv.input[2]].dtype == np.float32
+        assert per_channel >= 35
+        assert check_trt_compat(path) == []
+
+
+def test_sensitive_nodes_stay_float_in_both_flavours(quantized):
+    out, _ = quantized
+    for m in MODELS:
+        for variant in ("int8", "int8-trt"):
+            model = onnx.load(str(out / f"{m}.{variant}.onnx"))
+            producers = _producers(model)
+            consumers = {}
+            for n in model.graph.node:
+                for i in n.input:
+                    consumers.setdefault(i, []).append(n)
+            kept = [n for n in model.graph.node if n.op_type in FLOAT_OPS]
+            expected = {"Flatten", "Mul"} | ({"Softmax", "MatMul", "ReduceMean", "Sigmoid"} if m == "mnn" else set())
+            assert {n.op_type for n in kept} == expected
+            for n in kept:
+                # ReduceMean averages the (8-bit) fc_vis maps; every other kept node reads float tensors
+                if n.op_type != "ReduceMean":
+                    assert producers[n.input[0]].op_type != "DequantizeLinear", f"{n.name} in {variant}"
+                assert all(c.op_type != "QuantizeLinear" for o in n.output for c in consumers.get(o, []))
+            heads = [n for n in _nodes(model, "Conv") if "fc_pose" in n.name]
+            assert heads and all(n.input[1] in _consts(model) for n in heads)  # float weights, no DQ
+
+
+def test_every_artifact_runs_batch_1_and_4_close_to_fp32(quantized):
+    """mnn-export ran every artifact beside its FP32 model for batch 1 and 4 (and failed on a wrong
+    shape, dtype or non-finite value); here the drift it printed is held to (loose) tolerances."""
+    _, printed = quantized
+    loose = {"pose": 3.0, "pose_proj": 3.0, "landmarks": 2.0, "visibility": 0.02}  # random weights
+    fp16 = {"pose": 0.05, "pose_proj": 0.05, "landmarks": 0.05, "visibility": 1e-3}
+    seen = set()
+    for line in printed.splitlines():
+        if not line.startswith("drift "):
+            continue
+        name = line.split()[1]
+        seen.add(name)
+        drift = dict(part.split() for part in line.split("max abs): ")[1].split("; "))
+        expected = ("pose",) if name.startswith("pose.") else ("pose", "pose_proj", "landmarks", "visibility")
+        assert tuple(drift) == expected
+        for output, value in drift.items():
+            assert float(value) <= (fp16 if ".fp16." in name else loose)[output], line
+    assert seen == {f"{m}.{v}.onnx" for m in MODELS for v in VARIANTS}
+
+
+def test_drift_check_fails_loudly_on_a_broken_artifact(quantized):
+    from mnn_edge.quantize.pipeline import drift_lines
+
+    out, _ = quantized
+    # an artifact that lacks outputs of its reference: pose.int8 checked against the full model
+    with pytest.raises(MnnEdgeError, match="pose.int8.onnx: output 'pose_proj' is None"):
+        drift_lines(out / "mnn.int8.onnx", [out / "pose.int8.onnx"], batches=(1,))
+
+
+def test_fp16_weights_half_io_float_and_float32_groups(quantized):
+    out, _ = quantized
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(out / "mnn.fp16.onnx")))
+    g = model.graph
+    assert all(v.type.tensor_type.elem_type == TensorProto.FLOAT for v in [*g.input, *g.output])
+    types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.input, *g.output]}
+    types |= {i.name: i.data_type for i in g.initializer}
+    big = [i for i in g.initializer if numpy_helper.to_array(i).size > 1000]
+    # the soft-argmax grid (65,536 x 2) and the pose heads stay float32; every trunk weight is float16
+    half = [i for i in big if i.data_type == TensorProto.FLOAT16]
+    assert len(half) >= 60 and len(big) - len(half) <= 4
+    for n in g.node:
+        if n.op_type in ("Softmax", "MatMul", "ReduceMean", "Sigmoid"):
+            assert types[n.input[0]] == TensorProto.FLOAT, n.name
+        if n.op_type == "Conv" and "fc_pose" not in n.name:
+            assert types[n.input[0]] == TensorProto.FLOAT16, n.name
+
+
+def test_range_table_is_readable_and_reusable(quantized, random_export, tmp_path):
+    out, _ = quantized
+    table = cal.RangeTable.load(out / "calibration" / "pose.ranges.json")
+    assert table.model == "pose" and table.method is cal.CalibMethod.MINMAX and table.num_images == 4
+    assert table.checkpoint_sha256 == "" and "random noise 4" in table.source
+    lo, hi = table.ranges["image"]
+    assert lo < -2 and hi > 2  # standard-normal inputs
+    assert all(lo <= hi for lo, hi in table.ranges.values()) and len(table.ranges) > 50
+    # reuse without calibrating: the same table gives the same quantized weights and scales
+    res = quantize_exports({"pose": random_export / "pose.onnx"}, tmp_path,
+                           QuantizeConfig(ranges=(out / "calibration",), flavours=(Flavour.CPU,), progress=False))
+    assert list(res.artifacts) == ["pose.int8.onnx"] and not (tmp_path / "calibration").exists()
+    a, b = _consts(onnx.load(str(out / "pose.int8.onnx"))), _consts(onnx.load(str(res.artifacts["pose.int8.onnx"])))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_reused_table_from_other_checkpoint_is_refused(quantized, random_export, tmp_path):
+    out, _ = quantized
+    table = cal.RangeTable.load(out / "calibration" / "pose.ranges.json")
+    other = cal.RangeTable(**{**table.__dict__, "checkpoint_sha256": "ab" * 32})
+    other.save(tmp_path / "pose.ranges.json")
+    with pytest.raises(MnnEdgeError, match="calibrated for checkpoint abababab.*calibrate again"):
+        quantize_exports({"pose": random_export / "pose.onnx"}, tmp_path / "o",
+                         QuantizeConfig(ranges=(tmp_path,), progress=False))
+    with pytest.raises(MnnEdgeError, match="no range table for 'mnn'"):
+        quantize_exports({"mnn": random_export / "mnn.onnx"}, tmp_path / "o",
+                         QuantizeConfig(ranges=(tmp_path,), progress=False))
+    (tmp_path / "bad.json").write_text("{\"ranges\": 3}")
+    with pytest.raises(MnnEdgeError, match="not an mnn-edge range table"):
+        cal.RangeTable.load(tmp_path / "bad.json")
+
+
+def test_already_quantized_model_is_refused(quantized, tmp_path):
+    out, _ = quantized
+    for variant in ("int8", "fp16"):
+        with pytest.raises(MnnEdgeError, match=f"already {variant[:4]}.*FP32"):
+            quantize_exports({"pose": out / f"pose.{variant}.onnx"}, tmp_path,
+                             QuantizeConfig(calibration=Calibration(random=2), progress=False))
+        with pytest.raises(MnnEdgeError, match="already"):
+            prepare_fp32(out / f"pose.{variant}.onnx", tmp_path / "p.onnx")
+    assert not any(tmp_path.iterdir())
+
+
+def test_existing_outputs_are_refused_without_force(quantized, random_export, tmp_path, capsys):
+    from mnn_edge.cli_util import run_cli
+
+    out, _ = quantized
+    shutil.copy(out / "pose.fp16.onnx", tmp_path / "pose.fp16.onnx")
+    before = (tmp_path / "pose.fp16.onnx").read_bytes()
+    args = ["--onnx", str(random_export / "pose.onnx"), "--out", str(tmp_path), "--fp16"]
+    assert run_cli(export_main, args) == 1
+    assert "pose.fp16.onnx already exist; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "pose.fp16.onnx").read_bytes() == before
+
+
+def test_calibration_sources_bad_input(tmp_path, capsys):
+    from mnn_edge.cli_util import run_cli
+    from mnn_edge.metadata import ModelKind, ModelMetadata
+
+    meta = ModelMetadata(kind=ModelKind.POSE, num_landmarks=68)
+    with pytest.raises(MnnEdgeError, match="calibration folder not found"):
+        cal.inputs_from_dataset(tmp_path / "absent", "synthetic", meta)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "junk.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(MnnEdgeError):
+        cal.inputs_from_dataset(tmp_path / "empty", "synthetic", meta)
+    with pytest.raises(MnnEdgeError, match="no readable images"):
+        cal.check_count(0, "x")
+    with pytest.warns(UserWarning, match="only 15 calibration images"):
+        cal.check_count(15, "x")
+    assert run_cli(export_main, ["--random-init", "--out", str(tmp_path / "o"), "--int8"]) == 1
+    assert "--int8 needs calibration images" in capsys.readouterr().err
+    assert run_cli(export_main, ["--random-init", "--out", str(tmp_path / "o"), "--calib", str(tmp_path)]) == 1
+    assert "--calib only applies with --int8" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_trt_compat_flags_cpu_flavour_and_unsupported_graphs(quantized):
+    out, _ = quantized
+    problems = check_trt_compat(out / "pose.int8.onnx")
+    assert any("zero point is uint8" in p for p in problems)
+    assert any("int32" in p and "keep biases in float" in p for p in problems)
+    x = onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", 8])
+    y = onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Hardmax", ["x"], ["y"], name="hm")], "g", [x], [y])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)])
+    found = check_model(model)
+    assert any("opset 18" in p for p in found)
+    assert any("Hardmax is not in TensorRT's supported-operator list" in p for p in found)
+    assert any("axis 2 is dynamic" in p for p in found)
