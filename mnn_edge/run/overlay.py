@@ -34,7 +34,9 @@ def _text(image: np.ndarray, text: str, org: tuple[int, int], scale: float, colo
     thickness = max(1, int(round(scale * 2)))
     (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     x, y = org
-    y = max(y, h + 2)
+    # keep the whole band inside the image (a face at the border would push it out)
+    x = int(min(max(x, 2), max(2, image.shape[1] - w - 3)))
+    y = int(min(max(y, h + 3), image.shape[0] - base - 1))
     cv2.rectangle(image, (x - 2, y - h - 3), (x + w + 2, y + base), (0, 0, 0), -1)
     cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
 
@@ -65,14 +67,15 @@ def draw_face(image: np.ndarray, box: np.ndarray, pose: np.ndarray, landmarks: n
 
 
 def draw_status(image: np.ndarray, backend: str, fps: float | None, faces: int) -> None:
-    """Top-left corner: backend/precision/model, smoothed FPS and the face count."""
+    """Bottom-left corner (faces are seldom there): backend/precision/model, smoothed FPS, face count."""
     scale = float(np.clip(image.shape[1] / 1400.0, 0.45, 1.0))
     step = int(32 * scale) + 6
-    _text(image, backend, (8, step), scale)
+    h = image.shape[0]
     fps_text = f"{fps:.1f} FPS" if fps is not None else "-- FPS"
-    _text(image, f"{fps_text}   faces: {faces}", (8, 2 * step), scale)
+    _text(image, f"{fps_text}   faces: {faces}", (8, h - 8 - step), scale)
+    _text(image, backend, (8, h - 8), scale)
 
 
 def draw_no_face(image: np.ndarray) -> None:
     scale = float(np.clip(image.shape[1] / 1400.0, 0.45, 1.0))
-    _text(image, "no face", (8, image.shape[0] - 12), scale, RED)
+    _text(image, "no face", (8, int(32 * scale) + 6), scale, RED)

@@ -52,3 +52,41 @@ def write_video(path: Path, frames: int, faces: int = 1, size: int = 256, seed: 
     finally:
         writer.release()
     return path
+
+
+def write_frames(folder: Path, frames: int, faces: int = 1, size: int = 256, seed: int = 0) -> list[Path]:
+    """The same frames as :func:`write_video`, as ``frame_000000.png`` ... in ``folder`` (lossless)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(frames):
+        p = folder / f"frame_{i:06d}.png"
+        cv2.imwrite(str(p), render_frame(i, frames, faces, size, seed))
+        paths.append(p)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m mnn_edge.run.synth_video", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("out", type=Path, help="a .avi/.mp4 video, or a folder for PNG frames")
+    p.add_argument("--frames", type=int, default=30, help="number of frames")
+    p.add_argument("--faces", type=int, default=1, help="faces side by side in each frame")
+    p.add_argument("--size", type=int, default=256, help="side of each face's tile in px")
+    p.add_argument("--seed", type=int, default=0, help="seed of the faces' looks")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate of a video")
+    a = p.parse_args(argv)
+    if a.out.suffix.lower() in (".avi", ".mp4"):
+        write_video(a.out, a.frames, a.faces, a.size, a.seed, a.fps)
+    else:
+        write_frames(a.out, a.frames, a.faces, a.size, a.seed)
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    from mnn_edge.cli_util import run_cli
+
+    raise SystemExit(run_cli(main))

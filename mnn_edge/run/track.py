@@ -101,9 +101,10 @@ class Tracker:
         self.detector_runs = 0
 
     def reset(self) -> None:
-        """Forget all faces (between unrelated images)."""
+        """Forget all faces (between unrelated images); ids start again from 0."""
         self.tracks = []
         self._lost = []
+        self._ids = itertools.count()
         self._need_detect = True
 
     @property
