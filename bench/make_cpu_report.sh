@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The committed CPU report in one command, from a checkpoint (default: the shipped starter model):
-#   export + quantize (FP16, INT8 CPU and TensorRT flavours) -> held-out synthetic faces ->
-#   accuracy + interleaved latency (bench/quantization.py, table written into bench/README.md) ->
-#   bench/report/REPORT.md, tradeoff.png, machine.json, results.json (mnn-report).
+#   1. bench/quantization.py: export + quantize (FP16, INT8 CPU and TensorRT flavours), held-out
+#      synthetic faces, accuracy + latency of all eight artifacts interleaved; its table and
+#      targets go into bench/README.md,
+#   2. mnn-bench --breakdown: end-to-end stages on the held-out images (real JPEG files),
+#   3. mnn-report: bench/report/REPORT.md, tradeoff.png, machine.json, from the copied results.
 # Usage: bench/make_cpu_report.sh [CHECKPOINT] [extra bench/quantization.py flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CKPT=${1:-mnn_edge/assets/mnn_starter.pt}
 shift || true
-python bench/quantization.py --checkpoint "$CKPT" --batch 1,4 --update-readme "$@"
-# the inputs are committed beside the report: `mnn-report --results bench/report/results.json` remakes it
+WORK=bench/results/quantization
+python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --update-readme "$@"
+mnn-bench "$WORK"/export/pose.onnx "$WORK"/export/pose.int8.onnx "$WORK"/export/mnn.onnx "$WORK"/export/mnn.int8.onnx \
+  --breakdown --frames "$WORK"/heldout --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --no-progress
+# the inputs are committed beside the report: `mnn-report --results ... --bench ...` remakes it
 mkdir -p bench/report
 cp bench/results/quantization.json bench/report/results.json
-mnn-report --results bench/report/results.json --out bench/report --force
+cp bench/results/breakdown.json bench/report/breakdown.json
+mnn-report --results bench/report/results.json --bench bench/report/breakdown.json --out bench/report --force

@@ -153,3 +153,19 @@ def test_quantization_table_and_targets() -> None:
     text = replace_between_markers(f"# t\n{README_BEGIN}\nold\n{README_END}\nafter\n", "new")
     assert text == f"# t\n{README_BEGIN}\nnew\n{README_END}\nafter\n"
     assert replace_between_markers("# t\n", "x").endswith(f"{README_BEGIN}\nx\n{README_END}\n")
+
+
+def test_breakdown_records_do_not_replace_model_latency() -> None:
+    from dataclasses import replace
+
+    from mnn_edge.bench.schema import Breakdown
+
+    bench = fake_bench()
+    slow = record_from_timing(CaseTiming("pose", 1, (500.0,), summarize([500.0])), artifact="e/pose.onnx",
+                              model="pose", precision="fp32", backend="onnxruntime", size_bytes=1,
+                              breakdown=Breakdown({"preprocess": summarize([3.0])}, "n"))
+    e2e = replace(bench, records=(slow,))
+    row = next(r for r in build_rows([bench, e2e], []) if r.name == "pose")
+    assert row.batch1.latency_ms.p50 == pytest.approx(105.0)  # the plain timing, not the end-to-end one
+    only = build_rows([e2e], [])
+    assert only[0].batch1.latency_ms.p50 == 500.0

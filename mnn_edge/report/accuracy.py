@@ -68,9 +68,12 @@ def clean_metrics(d: dict) -> dict[str, float | int | None]:
 def artifact_key(path: str | Path) -> str:
     """The name a benchmark record gets for the same file (see :func:`mnn_edge.bench.cli.artifact_name`)."""
     from mnn_edge.bench.cli import artifact_name
-    from mnn_edge.runtime import backend_for
+    from mnn_edge.runtime import SUFFIXES
 
-    return artifact_name(Path(path), backend_for(path))
+    p = Path(path)
+    if p.suffix.lower() not in SUFFIXES:  # e.g. mnn-eval's "baseline:zero": keep it as it is
+        return str(path)
+    return artifact_name(p, SUFFIXES[p.suffix.lower()])
 
 
 def evaluate_set(artifacts: list[Path], samples: list, data: dict, batch: int = 8,

@@ -63,9 +63,14 @@ def build_rows(runs: list[BenchRun], accuracy: list[AccuracySet]) -> list[Report
     for a in accuracy:
         acc.update(a.by_name())  # a later file wins
     groups: dict[tuple[str, str], list[tuple[int, BenchRecord]]] = {}
+    staged: dict[tuple[str, str], list[tuple[int, BenchRecord]]] = {}
     for i, run in enumerate(runs):
         for r in run.records:
-            groups.setdefault((r.name, r.device), []).append((i, r))
+            # end-to-end (breakdown) timings include pre/postprocessing: they get their own section
+            # and stand in for the model latency only when an artifact has no plain timing at all
+            (groups if r.breakdown is None else staged).setdefault((r.name, r.device), []).append((i, r))
+    for key, recs in staged.items():
+        groups.setdefault(key, recs)
     rows = []
     for (name, device), recs in groups.items():
         first = recs[-1][1]  # a later run of the same artifact wins
