@@ -43,6 +43,8 @@ class Material(IntEnum):
     EYE = 3
     NECK = 4
     EAR = 5
+    HAIR = 6  # long-hair curtain
+    CLOTH = 7  # torso
 
 
 EYE_R = tuple(range(36, 42))
@@ -121,21 +123,31 @@ def _materials(verts: np.ndarray, tris: np.ndarray, lm: np.ndarray) -> np.ndarra
     return mat
 
 
-def _neck(n_around: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """An open elliptic cylinder from inside the jaw down past the image edge."""
-    ang = np.linspace(0, 2 * np.pi, n_around, endpoint=False)
-    rx, rz, cz = 0.50, 0.52, -1.30
-    rings = []
-    for y, k in ((-0.25, 0.95), (-1.0, 1.0), (-2.2, 1.15), (-4.0, 1.9)):
-        rings.append(np.stack([k * rx * np.cos(ang), np.full(n_around, y), cz + rz * np.sin(ang)], axis=1))
-    verts = np.concatenate(rings)
+def _tube(rings: list[tuple[float, float, float, float]], n_around: int = 16,
+          arc: tuple[float, float] = (0.0, 2 * np.pi)) -> tuple[np.ndarray, np.ndarray]:
+    """An open tube through horizontal elliptic rings (y, rx, rz, cz), over an arc of angles
+    (x = rx cos a, z = cz + rz sin a: a in (pi, 2 pi) is the back half)."""
+    closed = np.isclose(arc[1] - arc[0], 2 * np.pi)
+    ang = np.linspace(arc[0], arc[1], n_around, endpoint=not closed)
+    verts = np.concatenate([np.stack([rx * np.cos(ang), np.full(n_around, y), cz + rz * np.sin(ang)], axis=1)
+                            for y, rx, rz, cz in rings])
     tris = []
     for r in range(len(rings) - 1):
-        for i in range(n_around):
+        for i in range(n_around if closed else n_around - 1):
             a, b = r * n_around + i, r * n_around + (i + 1) % n_around
             c, d = a + n_around, b + n_around
             tris += [(a, b, c), (b, d, c)]
     return verts, np.array(tris)
+
+
+# Neck from inside the jaw to inside the torso; shoulders/torso; a curtain of long hair hanging
+# behind the ears (rendered only for long-haired faces).
+NECK_RINGS = [(-0.25, 0.44, 0.46, -1.25), (-1.0, 0.41, 0.44, -1.30), (-1.8, 0.47, 0.48, -1.30)]
+TORSO_RINGS = [(-1.65, 0.55, 0.42, -1.35), (-1.95, 1.30, 0.58, -1.35), (-2.4, 1.75, 0.68, -1.35),
+               (-5.0, 1.90, 0.75, -1.35)]
+CURTAIN_RINGS = [(0.45, 0.80, 1.06, -1.15), (-0.4, 0.90, 0.98, -1.18), (-1.2, 0.98, 0.88, -1.25),
+                 (-1.9, 1.08, 0.80, -1.30)]
+CURTAIN_ARC = (np.pi - 0.35, 2 * np.pi + 0.35)
 
 
 def _ear(side: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
@@ -144,8 +156,10 @@ def _ear(side: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
     h, w = 0.30, 0.16
     centre = np.array([side * 0.80, 0.22, -1.12])
     # The flap opens forward and out: rim points go back (-z) and out (x) from the attachment.
-    rim = np.stack([side * (0.02 + 0.10 * (1 + np.cos(ang)) / 2), h * np.sin(ang), -w * np.cos(ang)], axis=1)
-    verts = np.concatenate([centre[None] + np.array([[side * 0.02, 0, 0]]), centre + rim])
+    back = (1 + np.cos(ang)) / 2  # 1 at the back rim, 0 at the front (attached) edge
+    rim = np.stack([side * (0.2 * back**1.5), h * np.sin(ang) * (1 - 0.25 * (np.sin(ang) < 0)),
+                    -w * np.cos(ang)], axis=1)
+    verts = np.concatenate([centre[None] + np.array([[side * 0.04, 0, -0.02]]), centre + rim])
     tris = np.array([(0, 1 + i, 1 + (i + 1) % n) for i in range(n)])
     return verts, tris
 
@@ -183,7 +197,10 @@ def head_mesh() -> HeadMesh:
 
     pieces_v, pieces_t, pieces_m = [head_verts], [tris], [mats]
     base = len(head_verts)
-    for (v, t), m in ((_neck(), Material.NECK), (_ear(-1.0), Material.EAR), (_ear(1.0), Material.EAR)):
+    pieces = ((_tube(NECK_RINGS), Material.NECK), (_tube(TORSO_RINGS, 20), Material.CLOTH),
+              (_ear(-1.0), Material.EAR), (_ear(1.0), Material.EAR),
+              (_tube(CURTAIN_RINGS, 14, CURTAIN_ARC), Material.HAIR))
+    for (v, t), m in pieces:
         pieces_v.append(v)
         pieces_t.append(t + base)
         pieces_m.append(np.full(len(t), m, dtype=np.int8))

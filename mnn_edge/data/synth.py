@@ -18,10 +18,11 @@ import cv2
 import numpy as np
 import scipy.io
 
-from mnn_edge.data.mesh import BROW_L, BROW_R, Material, head_mesh, vertex_normals
+from mnn_edge.data.mesh import HeadMesh, Material, head_mesh, vertex_normals
 from mnn_edge.data.raster import interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
-from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders, hair_colour, skin_tone
+from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, shade, skin_vertex_colours
+from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders
 from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
@@ -101,26 +102,8 @@ def _visibility(xy: np.ndarray, depth: np.ndarray, zbuf: np.ndarray, tol: float)
     return vis
 
 
-def _skin_vertex_colours(rng: np.random.Generator, canon: np.ndarray, tone: np.ndarray) -> np.ndarray:
-    """Skin tone with low-frequency blotches and redder cheeks, per vertex."""
-    k = rng.normal(0, 3.0, size=(4, 3))
-    ph = rng.uniform(0, 2 * np.pi, size=4)
-    blotch = np.sin(canon @ k.T + ph).mean(axis=1)
-    col = tone[None] * (1 + 0.06 * blotch[:, None])
-    cheek = np.exp(-(((np.abs(canon[:, 0]) - 0.4) ** 2 + (canon[:, 1] + 0.05) ** 2) / 0.03))
-    cheek *= canon[:, 2] > -0.8
-    col += cheek[:, None] * rng.uniform(0, 0.06) * np.array([1.0, -0.4, -0.4])
-    return np.clip(col, 0, 1)
-
-
-def _brow_distance(xy: np.ndarray, brow: np.ndarray) -> np.ndarray:
-    """Distance of (P,2) points to a polyline (K,2)."""
-    best = np.full(len(xy), np.inf)
-    for a, b in zip(brow[:-1], brow[1:]):
-        ab = b - a
-        t = np.clip(((xy - a) @ ab) / (ab @ ab + 1e-12), 0, 1)
-        best = np.minimum(best, np.linalg.norm(xy - (a + t[:, None] * ab), axis=1))
-    return best
+def _head_centre(verts: np.ndarray, mesh: HeadMesh) -> np.ndarray:
+    return verts[:mesh.head_vertex_count].mean(axis=0)
 
 
 def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool = True,
@@ -135,33 +118,56 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     """
     mesh = head_mesh()
     size = int(image_size)
-    canon = mesh.vertices
+    canon = np.asarray(mesh.vertices)
     if deform:
         verts = deformed_vertices(mesh, landmark_displacements(rng, canon[:68]), global_stretch(rng))
     else:
         verts = np.array(canon, dtype=np.float64)
     shape_3d = verts[:68].copy()
     pose = sample_pose(rng, shape_3d, size) if pose is None else np.asarray(pose, dtype=np.float64)
+    look = Look.sample(rng)
+    light = Light.sample(rng)
+    mats_all = np.asarray(mesh.materials)
+    curtain = np.unique(np.asarray(mesh.triangles)[mats_all == Material.HAIR])
+    if look.long_hair:
+        # Hair length: stretch the curtain downward below its top ring.
+        top = verts[curtain, 1].max()
+        verts[curtain, 1] = top + (verts[curtain, 1] - top) * look.long_hair
+    active = (mats_all != Material.HAIR) | (look.long_hair > 0)
+    tris, mats = np.asarray(mesh.triangles)[active], mats_all[active]
     xy, depth, rot = _project_all(verts, pose)
-    tris = np.asarray(mesh.triangles)
-    ras = rasterize(xy, depth, tris, size, size, cullable=np.asarray(mesh.cullable))
+    ras = rasterize(xy, depth, tris, size, size, cullable=np.asarray(mesh.cullable)[active])
 
-    tone = skin_tone(rng)
-    hair = hair_colour(rng)
-    normals = vertex_normals(verts, tris) @ rot.T
-    vcol = _skin_vertex_colours(rng, canon, tone)
+    # Hair volume: the hair-covered part of the head, pushed out from the head centre.
+    head_n = mesh.head_vertex_count
+    head_tris = np.asarray(mesh.triangles)[np.asarray(mesh.cullable)]
+    hair_v = look.is_hair(canon[:head_n] + np.array([0, 0.12, 0]))
+    shell_tris = head_tris[hair_v[head_tris].any(axis=1)]
+    c = _head_centre(verts, mesh)
+    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume)
+    sxy, sdepth, _ = _project_all(shell, pose)
+    ras_h = rasterize(sxy, sdepth, shell_tris, size, size, cullable=np.ones(len(shell_tris), bool))
+
+    normals = vertex_normals(verts, np.asarray(mesh.triangles)) @ rot.T
+    vcol = skin_vertex_colours(rng, look, canon)
     attrs = np.concatenate([canon, verts, normals, vcol], axis=1).astype(np.float32)
     px = interpolate(ras, tris, attrs)
     m = ras.mask
-    p_canon, p_model, p_n, p_col = px[m, 0:3], px[m, 3:6], px[m, 6:9], px[m, 9:12]
-    mat = np.asarray(mesh.materials)[ras.tri[m]]
-    col = _material_colours(rng, p_canon, p_model, p_col, mat, tone, hair, verts)
-    shade = _shading(rng, p_n, mat)
+    mat = mats[ras.tri[m]]
+    col = albedo(look, px[m, 0:3], px[m, 3:6], px[m, 9:12], mat, verts)
     img = background(rng, size)
-    img[m] = np.clip(col * shade[:, :1] + shade[:, 1:], 0, 1)
+    img[m] = shade(light, px[m, 6:9], mat, col)
+
+    hpx = interpolate(ras_h, shell_tris, np.concatenate([canon[:head_n], normals[:head_n]], axis=1)
+                      .astype(np.float32))
+    hm = ras_h.mask & (ras_h.depth > ras.depth)
+    hm[hm] = look.is_hair(hpx[hm, 0:3])
+    hmat = np.full(int(hm.sum()), Material.HAIR, dtype=np.int8)
+    img[hm] = shade(light, hpx[hm, 3:6], hmat, hair_albedo(look, hpx[hm, 0:3]))
+    zbuf = np.where(hm, ras_h.depth, ras.depth)
 
     lm_xy, lm_depth = xy[:68], depth[:68]
-    vis = _visibility(lm_xy, lm_depth, ras.depth, tol=max(0.05 * pose[5], 1.5))
+    vis = _visibility(lm_xy, lm_depth, zbuf, tol=max(0.05 * pose[5], 1.5))
     if rng.random() < 0.35 and occlude:
         occ = draw_occluders(rng, img, lm_xy, face_size=1.4 * pose[5])
         ix = np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)
@@ -171,78 +177,6 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     labels = SynthLabels(landmarks=lm_xy, depth=lm_depth, visibility=vis.astype(np.float32), pose=pose,
                          shape_3d=shape_3d, jpeg_quality=int(rng.integers(40, 96)))
     return out, labels
-
-
-def _material_colours(rng: np.random.Generator, canon: np.ndarray, model: np.ndarray, col: np.ndarray,
-                      mat: np.ndarray, tone: np.ndarray, hair: np.ndarray, verts: np.ndarray) -> np.ndarray:
-    """Albedo of every face pixel from its material and its canonical (texture) position."""
-    col = col.copy()
-    x, y, z = canon[:, 0], canon[:, 1], canon[:, 2]
-    skinlike = (mat == Material.SKIN) | (mat == Material.EAR)
-    # Hair: above a hairline that falls from the forehead to the nape going backwards.
-    front = 1.4 if rng.random() < 0.08 else rng.uniform(0.72, 1.05)
-    back = rng.uniform(-0.45, 0.25)
-    behind = np.clip((-z - 0.55) / 0.9, 0, 1)
-    line = front - behind * (front - back) + 0.04 * np.sin(x * rng.uniform(8, 20))
-    is_hair = skinlike & (y > line)
-    strands = 1 + 0.18 * np.sin(x * 90 + y * rng.uniform(20, 60) + np.sin(z * 40))
-    col[is_hair] = hair * strands[is_hair, None]
-    # Brows: a band along each brow polyline on the front of the face.
-    brow_col = hair * 0.6 + tone * 0.15
-    thick = rng.uniform(0.02, 0.04)
-    strength = rng.uniform(0.6, 0.95)
-    on_face = (mat == Material.SKIN) & (z > -0.6) & ~is_hair
-    near_brows = np.nonzero(on_face & (np.abs(y - 0.5) < 0.15) & (np.abs(x) < 0.7))[0]
-    for idx in (BROW_R, BROW_L):
-        d = _brow_distance(canon[near_brows, :2], head_mesh().vertices[list(idx), :2])
-        w = (strength * np.clip((thick - d) / (0.4 * thick) + 0.5, 0, 1))[:, None]
-        col[near_brows] = col[near_brows] * (1 - w) + brow_col * w
-    # Beard / stubble on some faces.
-    if rng.random() < 0.15:
-        beard = on_face & (y < -0.15 - 0.25 * np.clip(np.abs(x) - 0.2, 0, 1)) & (np.abs(x) > -1)
-        a = rng.uniform(0.3, 0.9)
-        col[beard] = col[beard] * (1 - a) + hair * a
-    # Lips, mouth interior (with teeth when open), eyes (sclera, iris, pupil).
-    lips = mat == Material.LIPS
-    col[lips] = tone * np.array([0.85, 0.58, 0.58]) * rng.uniform(0.8, 1.05)
-    mouth = mat == Material.MOUTH
-    col[mouth] = np.array([0.25, 0.08, 0.08])
-    upper_y = verts[[61, 62, 63], 1].mean()
-    gap = upper_y - verts[[65, 66, 67], 1].mean()
-    if gap > 0.03:
-        teeth = mouth & (model[:, 1] > upper_y - 0.45 * gap)
-        col[teeth] = np.array([0.85, 0.83, 0.76])
-    eye = mat == Material.EYE
-    if eye.any():
-        col[eye] = np.array([0.82, 0.78, 0.74]) * rng.uniform(0.55, 0.95)
-        iris_col = np.array([0.25, 0.15, 0.08]) * rng.uniform(0.4, 1.6) if rng.random() < 0.8 else \
-            rng.uniform(0.2, 0.5, size=3)
-        gaze = rng.normal(0, 0.02, size=2)
-        for idx in (range(36, 42), range(42, 48)):
-            c = verts[list(idx), :2].mean(axis=0) + gaze
-            d = np.linalg.norm(model[:, :2] - c, axis=1)
-            col[eye & (d < 0.042)] = iris_col
-            col[eye & (d < 0.017)] = 0.03
-    # Clothes below the neck.
-    neck = mat == Material.NECK
-    col[neck & (y < -1.5)] = rng.uniform(0, 1, size=3)
-    return np.clip(col, 0, 1)
-
-
-def _shading(rng: np.random.Generator, normals: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """(P,2): multiplicative Lambert + ambient term and additive specular highlight."""
-    n = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-9)
-    n = np.where(n[:, 2:3] < 0, -n, n)  # two-sided: thin pieces (ears) have no inside
-    light = np.array([rng.uniform(-1, 1), rng.uniform(-0.6, 1), rng.uniform(0.15, 1.0)])
-    light /= np.linalg.norm(light)
-    ambient = rng.uniform(0.2, 0.6)
-    diffuse = rng.uniform(0.55, 1.0)
-    lam = np.clip(n @ light, 0, 1)
-    half = light + np.array([0, 0, 1.0])
-    half /= np.linalg.norm(half)
-    spec = rng.uniform(0, 0.25) * np.clip(n @ half, 0, 1) ** 20
-    spec = np.where((mat == Material.MOUTH) | (mat == Material.NECK), 0, spec)
-    return np.stack([ambient + diffuse * lam, spec], axis=1)
 
 
 def face_name(i: int) -> str:

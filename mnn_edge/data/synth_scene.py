@@ -38,20 +38,27 @@ def smooth_noise(rng: np.random.Generator, size: int, cells: int, channels: int 
     return np.clip(up[o:o + size, o:o + size], -1, 1)
 
 
+def _muted(rng: np.random.Generator) -> np.ndarray:
+    """A random colour, usually desaturated: real backgrounds are mostly walls, sky, foliage, rooms."""
+    c = rng.uniform(0, 1, size=3)
+    grey = c.mean()
+    return grey + (c - grey) * rng.uniform(0.1, 1.0) ** 1.5
+
+
 def background(rng: np.random.Generator, size: int) -> np.ndarray:
     """(S,S,3) float32 RGB in [0,1]: gradient + multi-scale noise + random clutter shapes."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     ang = rng.uniform(0, 2 * np.pi)
     t = np.cos(ang) * xx + np.sin(ang) * yy
     t = (t - t.min()) / (np.ptp(t) + 1e-6)
-    c0, c1 = rng.uniform(0, 1, size=3), rng.uniform(0, 1, size=3)
+    c0, c1 = _muted(rng), _muted(rng)
     img = (c0 * (1 - t[..., None]) + c1 * t[..., None]).astype(np.float32)
     for cells, amp in ((4, 0.25), (16, 0.12), (64, 0.06)):
         if rng.random() < 0.7:
             img += amp * rng.uniform(0.3, 1) * smooth_noise(rng, size, cells, 3 if rng.random() < 0.5 else 1)
     n_shapes = int(rng.integers(0, 25))
     for _ in range(n_shapes):
-        _random_shape(rng, img, size, tuple(float(v) for v in rng.uniform(0, 1, size=3)))
+        _random_shape(rng, img, size, tuple(float(v) for v in _muted(rng)))
     if rng.random() < 0.6:
         k = rng.uniform(0.5, 3.0)
         img = cv2.GaussianBlur(img, (0, 0), k)
