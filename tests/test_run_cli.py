@@ -130,6 +130,9 @@ class _FlakyCapture:
     def get(self, prop):
         return 0.0
 
+    def set(self, prop, value):
+        return True
+
     def release(self):
         pass
 

@@ -89,10 +89,8 @@ def make_detector(cfg: DetectorConfig) -> Detector:
 
 def open_source(cfg: SourceConfig):
     if cfg.kind is SourceKind.CAMERA:
-        try:
-            index = int(cfg.location)
-        except ValueError as e:
-            raise MnnEdgeError(f"--camera takes a device index (0, 1, ...), got '{cfg.location}'") from e
+        loc = cfg.location.strip()
+        index: int | str = int(loc) if loc.isdigit() else loc
         return CameraSource(index, cfg.camera_retries, cfg.retry_wait)
     if cfg.kind is SourceKind.VIDEO:
         return VideoSource(cfg.location)

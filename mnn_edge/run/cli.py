@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model artifact: .onnx (ONNX Runtime; also *.fp16/*.int8.onnx), .pt (PyTorch) or "
                         ".plan/.engine (TensorRT); pose.* = pose only, mnn.* = pose + landmarks + visibility")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--camera", metavar="N", help="camera device index (0 = the first camera)")
+    src.add_argument("--camera", metavar="N|DEVICE",
+                     help="camera device index (0 = the first camera), or a device path, stream URL or GStreamer "
+                          "pipeline (e.g. a Jetson CSI camera)")
     src.add_argument("--video", metavar="PATH", help="video file")
     src.add_argument("--images", metavar="DIR|GLOB", help="a folder of images, one image, or a quoted glob")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",

@@ -132,7 +132,7 @@ class CameraSource:
 
     is_live = True
 
-    def __init__(self, index: int, retries: int = 3, retry_wait: float = 0.5,
+    def __init__(self, index: int | str, retries: int = 3, retry_wait: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep):
         self.index = index
         self.retries = retries
@@ -144,8 +144,12 @@ class CameraSource:
         self.description = f"camera {index}"
 
     def _open(self) -> cv2.VideoCapture | None:
+        # an int is a device index; a string a device path, stream URL or GStreamer pipeline
+        # (a Jetson CSI camera: "nvarguscamerasrc ! ... ! appsink")
         cap = cv2.VideoCapture(self.index)
         if cap is not None and cap.isOpened():
+            # keep only the newest frame: a slow model must not fall further and further behind
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
             return cap
         if cap is not None:
             cap.release()
