@@ -40,7 +40,7 @@ from mnn_edge.engine.config import MIB, BuildConfig, Typing
 from mnn_edge.engine.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path, require_file, sha256_file
-from mnn_edge.metadata import ModelMetadata, Precision
+from mnn_edge.metadata import METADATA_KEY, ModelKind, ModelMetadata, Precision
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -56,10 +56,21 @@ class OnnxFacts:
     input_shape: tuple[int | None, ...]
 
 
+# = mnn_edge.export.onnx_export.ARTIFACT_NAMES (a test keeps them equal); not imported from there
+# because that module imports torch, which mnn-build on a Jetson does not otherwise need.
+MODEL_NAMES = {ModelKind.POSE: "pose", ModelKind.FULL: "mnn"}
+
+
+def get_metadata(model) -> ModelMetadata | None:
+    """As mnn_edge.export.onnx_export.get_metadata (the JSON under METADATA_KEY), without torch."""
+    for p in model.metadata_props:
+        if p.key == METADATA_KEY:
+            return ModelMetadata.from_json(p.value)
+    return None
+
+
 def inspect_onnx(path: Path) -> OnnxFacts:
     import onnx
-
-    from mnn_edge.export.onnx_export import get_metadata
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -235,9 +246,7 @@ def make_progress_monitor(trt):
 
 
 def engine_path(out_dir: Path, meta: ModelMetadata, precision: Precision) -> Path:
-    from mnn_edge.export.onnx_export import ARTIFACT_NAMES
-
-    return out_dir / f"{ARTIFACT_NAMES[meta.kind]}.{precision.value}.plan"
+    return out_dir / f"{MODEL_NAMES[meta.kind]}.{precision.value}.plan"
 
 
 def rebuild_command(onnx_path: Path, cfg: BuildConfig, precision: Precision) -> str:
@@ -390,13 +399,11 @@ def build_engines_for_export(export_dir: Path, precisions, cfg: BuildConfig, dev
     ``<model>.onnx``, fp16 from ``<model>.fp16.onnx`` (or the fp32 graph + FP16 flag on 8.6/10.x
     when no fp16 graph exists), int8 from ``<model>.int8-trt.onnx`` (required).
     """
-    from mnn_edge.export.onnx_export import ARTIFACT_NAMES
-
     export_dir = Path(export_dir)
     wanted = [Precision(p) for p in precisions]
     caps = Capabilities.of(import_tensorrt())
     jobs = []
-    for model in ARTIFACT_NAMES.values():
+    for model in MODEL_NAMES.values():
         if not (export_dir / f"{model}.onnx").is_file():
             continue
         for p in wanted:
