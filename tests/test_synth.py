@@ -154,3 +154,33 @@ def test_cli_error_exit_code(tmp_path, capsys):
 
     assert run_cli(data_main, ["synth", "--out", str(tmp_path / "o"), "--n", "0"]) == 1
     assert "error: number of faces must be positive" in capsys.readouterr().err
+
+
+def test_rasterizer_covers_pixel_centres_and_keeps_the_nearest():
+    from mnn_edge.data.raster import rasterize
+
+    # Two overlapping squares (two triangles each); the second is nearer on its right half only.
+    xy = np.array([[1.5, 1.5], [6.5, 1.5], [6.5, 6.5], [1.5, 6.5], [3.5, 0.5], [8.5, 0.5], [8.5, 5.5], [3.5, 5.5]])
+    depth = np.array([1.0, 1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 0.0])
+    tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    r = rasterize(xy, depth, tris, 10, 10)
+    first = np.isin(r.tri, [0, 1])
+    second = np.isin(r.tri, [2, 3])
+    # Pixel centres 2..6 lie inside the first square, 4..8 x 1..5 inside the second.
+    expect_any = np.zeros((10, 10), bool)
+    expect_any[2:7, 2:7] = True
+    expect_any[1:6, 4:9] = True
+    np.testing.assert_array_equal(r.mask, expect_any)
+    # Where both cover a pixel, the second wins iff its depth (0 at x=3.5 .. 2 at x=8.5) exceeds 1.
+    assert second[3, 7] and second[3, 8] and first[3, 4] and first[3, 5]
+    np.testing.assert_allclose(r.depth[3, 7], (7 - 3.5) / 5 * 2, atol=1e-5)
+    np.testing.assert_allclose(r.bary.sum(axis=2)[r.mask], 1.0, atol=1e-6)
+    # Back-face culling: in image coordinates (y down) camera-facing triangles have negative area.
+    # The first square's triangles are wound positive (facing away); reverse the second's.
+    flipped = tris.copy()
+    flipped[2:] = flipped[2:, ::-1]
+    culled = rasterize(xy, depth, flipped, 10, 10, cullable=np.ones(4, bool))
+    assert set(np.unique(culled.tri)) == {-1, 2, 3}
+    only_second = np.zeros((10, 10), bool)
+    only_second[1:6, 4:9] = True
+    np.testing.assert_array_equal(culled.mask, only_second)

@@ -147,7 +147,7 @@ TORSO_RINGS = [(-1.65, 0.55, 0.42, -1.35), (-1.95, 1.30, 0.58, -1.35), (-2.4, 1.
                (-5.0, 1.90, 0.75, -1.35)]
 CURTAIN_RINGS = [(0.45, 0.80, 1.06, -1.15), (-0.4, 0.90, 0.98, -1.18), (-1.2, 0.98, 0.88, -1.25),
                  (-1.9, 1.08, 0.80, -1.30)]
-CURTAIN_ARC = (np.pi - 0.35, 2 * np.pi + 0.35)
+CURTAIN_ARC = (np.pi + 0.08, 2 * np.pi - 0.08)  # behind the ears only: hair must not hang over the jaw
 
 
 def _ear(side: float, n: int = 12) -> tuple[np.ndarray, np.ndarray]:

@@ -56,7 +56,7 @@ class Look:
             hair_volume=0.0 if bald else float(rng.uniform(0.02, 0.14)),
             long_hair=float(rng.uniform(0.45, 1.15)) if (not bald and rng.random() < 0.35) else 0.0,
             brow_thick=float(rng.uniform(0.018, 0.038)), brow_strength=float(rng.uniform(0.55, 0.95)),
-            beard=float(rng.uniform(0.3, 0.85)) if rng.random() < 0.12 else 0.0,
+            beard=float(rng.uniform(0.25, 0.8)) if rng.random() < 0.1 else 0.0,
             lip_tint=np.array([0.82, 0.52, 0.52]) * rng.uniform(0.75, 1.0),
             iris=(np.array([0.25, 0.15, 0.08]) * rng.uniform(0.4, 1.6) if rng.random() < 0.8
                   else rng.uniform(0.2, 0.5, size=3)),
@@ -147,8 +147,11 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
     for line in _FOLDS:
         _darken_along(col, xy, face, line, 0.025, 1 - look.fold)
     if look.beard > 0:
-        beard = face & (xy[:, 1] < -0.12 - 0.3 * np.clip(np.abs(xy[:, 0]) - 0.25, 0, 1))
-        col[beard] = col[beard] * (1 - look.beard) + hair_albedo(look, canon[beard]) * look.beard
+        # Beard/stubble: darker hair mixed into the skin with a soft edge, below the cheeks.
+        edge = -0.14 - 0.35 * np.clip(np.abs(xy[:, 0]) - 0.22, 0, 1) - xy[:, 1]
+        w = (np.clip(edge / 0.06, 0, 1) * look.beard)[:, None] * face[:, None]
+        grain = 1 + 0.25 * np.sin(xy[:, :1] * 310) * np.sin(xy[:, 1:] * 290)
+        col = col * (1 - w) + (look.hair * 0.7 + 0.03) * grain * w
     lips = mat == Material.LIPS
     col[lips] = look.tone * look.lip_tint
     mouth = mat == Material.MOUTH
