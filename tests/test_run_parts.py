@@ -216,3 +216,35 @@ def test_sinks_write_under_a_partial_name_until_closed(tmp_path):
         check_writable(path, force=False, what="JSON output")
     check_writable(path, force=True, what="JSON output")
     assert letterbox(np.full((10, 20, 3), 255, np.uint8), (20, 20))[:5].max() == 0
+
+
+def test_smoothing_in_the_pipeline_keeps_a_still_face_still_and_forgets_lost_tracks():
+    from mnn_edge.run.smoothing import TrackSmoother
+
+    smoother = TrackSmoother()
+    det = FixedBoxDetector([(100, 100, 200, 230)])
+    pipe = FacePipeline(FakeRunner(), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=100)), smoother)
+    faces = [pipe.process(_frame(), t / 30).faces[0] for t in range(5)]
+    np.testing.assert_allclose(faces[0].pose, faces[4].pose, atol=1e-9)
+    assert set(smoother._filters) == {0}
+    pipe.tracker.tracks = []  # forget the face outright: the next detection starts a new track
+    pipe.process(_frame(), 1.0)
+    assert set(smoother._filters) == {1}  # the old track's filter is gone with it
+
+
+def test_cli_help_and_display_decision(monkeypatch, capsys):
+    from mnn_edge.run import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--engine", "--camera", "--video", "--images", "--json", "--output", "--no-display", "--smooth",
+                 "--max-frames", "--box", "--redetect-every"):
+        assert flag in text
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    args = cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "v.mp4"])
+    assert cli.config_from_args(args).display is False  # never a window without a display
+    with pytest.raises(MnnEdgeError, match=">= 1"):
+        cli.config_from_args(cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "v", "--max-faces", "0"]))
