@@ -184,3 +184,18 @@ def test_rasterizer_covers_pixel_centres_and_keeps_the_nearest():
     only_second = np.zeros((10, 10), bool)
     only_second[1:6, 4:9] = True
     np.testing.assert_array_equal(culled.mask, only_second)
+
+
+def test_preview_sheet_is_the_written_faces(tmp_path):
+    import cv2
+
+    from mnn_edge.data.synth_preview import contact_sheet
+
+    sheet = contact_sheet(n=3, seed=4, image_size=64, cols=2)
+    assert sheet.shape == (128, 128, 3)
+    img, _ = render_face(np.random.default_rng([4, 2]), 64)
+    np.testing.assert_array_equal(sheet[64:, :64], img)
+    assert not sheet[64:, 64:].any()  # the unused fourth tile stays black
+    out = tmp_path / "sheet.png"
+    assert data_main(["preview", "--out", str(out), "--n", "2", "--size", "64", "--landmarks"]) == 0
+    assert cv2.imread(str(out)).shape == (64, 256, 3)

@@ -1,4 +1,5 @@
-"""``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels)."""
+"""``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels),
+``preview`` (a PNG contact sheet of synthetic faces)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ def _synth(cfg: SynthConfig) -> int:
     return 0
 
 
+def _preview(args: argparse.Namespace) -> int:
+    from mnn_edge.data.synth_preview import write_contact_sheet
+
+    path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
+                               landmarks=args.landmarks)
+    print(f"wrote {path} ({args.n} faces, seed {args.seed})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="mnn-data", description="Data-set tools for MNN.", formatter_class=fmt)
@@ -53,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="worker processes")
     s.add_argument("--force", action="store_true", help="overwrite synth_* files already in --out")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p = sub.add_parser("preview", formatter_class=fmt, help="write a PNG contact sheet of synthetic faces",
+                       description="Render faces 0..N-1 of a synthetic data set into one PNG grid.")
+    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--n", type=int, default=16, help="number of faces")
+    p.add_argument("--seed", type=int, default=0, help="data-set seed")
+    p.add_argument("--size", type=int, default=128, help="tile side in pixels")
+    p.add_argument("--cols", type=int, default=4, help="tiles per row")
+    p.add_argument("--landmarks", action="store_true", help="draw landmarks (green visible, red occluded)")
     return parser
 
 
@@ -61,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "synth":
         return _synth(SynthConfig(out=args.out, n=args.n, seed=args.seed, size=args.size, workers=args.workers,
                                   force=args.force, progress=not args.no_progress))
+    if args.command == "preview":
+        return _preview(args)
     raise MnnEdgeError(f"unknown command {args.command}")
 
 
