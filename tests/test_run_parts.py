@@ -215,6 +215,13 @@ def test_sinks_write_under_a_partial_name_until_closed(tmp_path):
     with pytest.raises(MnnEdgeError, match="--force"):
         check_writable(path, force=False, what="JSON output")
     check_writable(path, force=True, what="JSON output")
+    check_writable(tmp_path / "empty", force=False, what="output folder")  # absent: fine
+    (tmp_path / "empty").mkdir()
+    check_writable(tmp_path / "empty", force=False, what="output folder")  # empty: fine
+    with pytest.raises(MnnEdgeError, match="already exists"):
+        check_writable(tmp_path, force=False, what="output folder")  # holds files
+    with pytest.raises(MnnEdgeError, match="is a file"):
+        check_writable(path, force=True, what="output folder")
     assert letterbox(np.full((10, 20, 3), 255, np.uint8), (20, 20))[:5].max() == 0
 
 

@@ -20,7 +20,7 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.metadata import ModelKind
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
-from mnn_edge.run.outputs import JsonlSink, Window, check_writable, open_image_or_video_sink
+from mnn_edge.run.outputs import VIDEO_CODECS, JsonlSink, Window, check_writable, open_image_or_video_sink
 from mnn_edge.run.pipeline import FacePipeline, FrameResult
 from mnn_edge.run.smoothing import OneEuroConfig, TrackSmoother
 from mnn_edge.run.sources import CameraSource, Frame, ImageSource, SourceLost, VideoSource
@@ -129,7 +129,8 @@ def run(cfg: RunConfig) -> RunSummary:
     from mnn_edge.runtime import open_runner
 
     if cfg.output is not None:
-        check_writable(cfg.output, cfg.force, "output")
+        is_video = cfg.output.suffix.lower() in VIDEO_CODECS
+        check_writable(cfg.output, cfg.force, "output video" if is_video else "output folder")
     if cfg.json is not None:
         check_writable(cfg.json, cfg.force, "JSON output")
     if cfg.max_frames is not None and cfg.max_frames < 1:

@@ -42,9 +42,12 @@ def display_available(env: dict[str, str] | None = None, platform: str | None = 
 
 
 def check_writable(path: Path, force: bool, what: str) -> None:
-    """Refuse to replace an existing output unless --force."""
+    """Refuse to replace an existing output unless --force (an empty folder is not "existing")."""
     if path.is_dir() and what != "output folder":
         raise MnnEdgeError(f"{what} {path} is a folder; give a file name")
+    if path.is_file() and what == "output folder":
+        raise MnnEdgeError(f"{what} {path} is a file; give a folder, or a video name ending in "
+                           f"{', '.join(VIDEO_CODECS)}")
     exists = path.is_file() or (path.is_dir() and any(path.iterdir()))
     if exists and not force:
         raise MnnEdgeError(f"{what} {path} already exists; pass --force to replace it")
