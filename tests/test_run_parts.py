@@ -255,3 +255,24 @@ def test_cli_help_and_display_decision(monkeypatch, capsys):
     assert cli.config_from_args(args).display is False  # never a window without a display
     with pytest.raises(MnnEdgeError, match=">= 1"):
         cli.config_from_args(cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "v", "--max-faces", "0"]))
+
+
+def test_window_shows_frames_and_q_stops_the_run(tmp_path, monkeypatch):
+    import mnn_edge.runtime
+    from mnn_edge.run.app import DetectorConfig, RunConfig, SourceConfig, SourceKind, run
+    from mnn_edge.run.detect import DetectorKind
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), _frame(240, 320))
+    shown = []
+    monkeypatch.setattr(mnn_edge.runtime, "open_runner", lambda path, device="auto": FakeRunner())
+    monkeypatch.setattr(cv2, "imshow", lambda title, image: shown.append(image.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: ord("q") if len(shown) == 3 else -1)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda title: shown.append("closed"))
+    cfg = RunConfig(engine=tmp_path / "fake.onnx", source=SourceConfig(SourceKind.IMAGES, str(tmp_path)),
+                    detector=DetectorConfig(DetectorKind.BOX, ((20, 20, 120, 150),)), display=True,
+                    json=tmp_path / "o.jsonl", progress=False)
+    summary = run(cfg)
+    assert summary.stopped_by_user and summary.frames == 3
+    assert shown == [(240, 320, 3)] * 3 + ["closed"]
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3
