@@ -1,0 +1,1 @@
+"""Evaluation: any dataset reader x any artifact -> MAE, NME, visibility accuracy (``mnn-eval``)."""

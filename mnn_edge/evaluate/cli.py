@@ -1,0 +1,140 @@
+"""``mnn-eval``: score an artifact (or a constant baseline) on a dataset; table + optional JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from mnn_edge.cli_util import run_cli
+from mnn_edge.data.sample import FORMATS
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.evaluate.baseline import BASELINES
+from mnn_edge.evaluate.metrics import EvalResult, evaluate_runner
+from mnn_edge.fileio import write_text_atomic
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    data: Path  # dataset folder
+    format: str  # reader
+    artifact: Path | None  # .pt / .onnx / .plan; None with a baseline
+    baseline: str | None  # zero | mean: a constant predictor instead of an artifact
+    baseline_data: Path | None  # training set the mean baseline averages
+    baseline_format: str  # its reader
+    limit: int | None  # at most this many faces
+    batch: int  # faces per inference call
+    protocol: bool  # AFLW2000-3D protocol: drop faces with any |angle| > 99 deg
+    device: str  # auto | cpu | cuda
+    json_out: Path | None  # where to write the JSON result
+    progress: bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mnn-eval",
+        description="Evaluate an artifact on a dataset: pose MAE per angle and mean (degrees), landmark NME "
+                    "(inter-ocular and by landmark-box size) and visibility accuracy, on the standard crop of "
+                    "every face. Any reader (--format) with any artifact (.pt checkpoint, .onnx, TensorRT .plan), "
+                    "or a constant baseline (--baseline) for comparison.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="dataset folder")
+    p.add_argument("--format", choices=FORMATS, required=True, help="dataset reader")
+    p.add_argument("--artifact", type=Path, help="model to evaluate (default: the shipped starter checkpoint)")
+    p.add_argument("--baseline", choices=BASELINES,
+                   help="evaluate a constant predictor instead: zero (zero angles, frontal mean-face landmarks) "
+                        "or mean (mean pose/landmarks of --baseline-data)")
+    p.add_argument("--baseline-data", type=Path, help="training set whose means the 'mean' baseline predicts")
+    p.add_argument("--baseline-format", choices=FORMATS, default="synthetic", help="reader of --baseline-data")
+    p.add_argument("--limit", type=int, help="evaluate at most this many faces (the first N, sorted by name)")
+    p.add_argument("--batch", type=int, default=8, help="faces per inference call")
+    p.add_argument("--no-protocol", dest="protocol", action="store_false",
+                   help="aflw2000: keep faces with angles beyond +-99 degrees (the standard protocol drops them)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the artifact runs")
+    p.add_argument("--json", dest="json_out", type=Path, help="also write the result as JSON here")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    artifact = args.artifact
+    if args.baseline is not None and artifact is not None:
+        raise MnnEdgeError("give either --artifact or --baseline, not both")
+    if args.baseline == "mean" and args.baseline_data is None:
+        raise MnnEdgeError("--baseline mean needs --baseline-data DIR (the training set to average)")
+    if args.baseline is None and artifact is None:
+        from mnn_edge.checkpoint import default_checkpoint_path
+
+        artifact = default_checkpoint_path()
+        if not artifact.is_file():
+            raise MnnEdgeError("no starter checkpoint is installed; pass --artifact PATH")
+    if args.limit is not None and args.limit < 1:
+        raise MnnEdgeError(f"--limit must be >= 1, got {args.limit}")
+    return EvalConfig(data=args.data, format=args.format, artifact=artifact, baseline=args.baseline,
+                      baseline_data=args.baseline_data, baseline_format=args.baseline_format, limit=args.limit,
+                      batch=args.batch, protocol=args.protocol, device=args.device, json_out=args.json_out,
+                      progress=args.progress)
+
+
+def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True) -> list:
+    from mnn_edge.data.readers import aflw2000_protocol, read_dataset
+
+    samples = read_dataset(data, fmt, None if (protocol and fmt == "aflw2000") else limit)
+    if protocol and fmt == "aflw2000":
+        samples = aflw2000_protocol(samples)[:limit]
+        if not samples:
+            raise MnnEdgeError(f"{data}: no face is left after the AFLW2000-3D protocol (|angle| <= 99)")
+    return samples
+
+
+def evaluate(cfg: EvalConfig) -> EvalResult:
+    samples = load_samples(cfg.data, cfg.format, cfg.limit, cfg.protocol)
+    if cfg.baseline is not None:
+        from mnn_edge.evaluate.baseline import mean_baseline, zero_baseline
+
+        runner = (zero_baseline() if cfg.baseline == "zero"
+                  else mean_baseline(load_samples(cfg.baseline_data, cfg.baseline_format, None, False)))
+        res = evaluate_runner(runner, samples, batch=cfg.batch, progress=cfg.progress)
+        res.artifact = f"baseline:{cfg.baseline}" + (f" of {cfg.baseline_data}" if cfg.baseline_data else "")
+    else:
+        from mnn_edge.runtime import open_runner
+
+        with open_runner(cfg.artifact, device=cfg.device) as runner:
+            res = evaluate_runner(runner, samples, batch=cfg.batch, progress=cfg.progress)
+            res.extra["runner"] = runner.describe()
+    res.data, res.format = str(cfg.data), cfg.format
+    return res
+
+
+def format_table(res: EvalResult) -> str:
+    def num(v: float, scale: float = 1.0, unit: str = "") -> str:
+        return "n/a" if not math.isfinite(v) else f"{v * scale:.2f}{unit}"
+
+    rows = [
+        ("artifact", res.artifact + (f" ({res.extra['runner']})" if "runner" in res.extra else "")),
+        ("data", f"{res.data} [{res.format}], {res.n} faces"),
+        ("MAE yaw / pitch / roll", f"{num(res.mae_yaw)} / {num(res.mae_pitch)} / {num(res.mae_roll)} deg"
+                                   f"  ({res.n_pose} faces with angles)"),
+        ("MAE mean", num(res.mae, unit=" deg")),
+        ("NME inter-ocular", num(res.nme, 100, " %") + f"  ({res.n_landmarks} faces with landmarks)"),
+        ("NME box", num(res.nme_box, 100, " %")),
+        ("visibility accuracy", num(res.vis_acc, 100, " %") + f"  ({res.n_vis} labelled points)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = config_from_args(build_parser().parse_args(argv))
+    res = evaluate(cfg)
+    print(format_table(res))
+    if cfg.json_out is not None:
+        write_text_atomic(cfg.json_out, json.dumps(res.to_dict(), indent=2, sort_keys=True) + "\n")
+        print(f"wrote {cfg.json_out}")
+    return 0
+
+
+def entry() -> None:
+    raise SystemExit(run_cli(main))

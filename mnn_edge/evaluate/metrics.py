@@ -1,0 +1,162 @@
+"""Accuracy of any artifact on any dataset: pose MAE, landmark NME, visibility accuracy.
+
+Every face goes through the standard crop (:func:`mnn_edge.data.crop.crop_sample`, no
+augmentation) and the artifact's own preprocessing (:func:`mnn_edge.preprocess.to_input`). Angles
+are compared directly (the axis-aligned crop does not rotate the head); predicted landmarks are
+mapped back to image pixels with ``CropItem.crop_to_image`` and compared with the dataset's own
+landmarks there, so the numbers do not depend on the crop rule.
+
+- ``mae_*``: mean absolute angle error in degrees, each difference wrapped into [-180, 180].
+- ``nme``: mean point error over the face's annotated landmarks divided by the inter-ocular distance
+  (outer eye corners, points 36 and 45 of the 68-point scheme; NaN for other schemes).
+- ``nme_box``: the same divided by sqrt(w h) of the ground-truth landmark box.
+- ``vis_acc``: fraction of labelled landmarks whose visibility (probability > 0.5) is right.
+Metrics the model or the data cannot give are NaN (``None`` in JSON).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnn_edge.data.sample import CropItem, FaceSample
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.preprocess import to_input
+from mnn_edge.runtime.base import Runner
+
+# Outer eye corners per landmark count (the inter-ocular normaliser of 300W / AFLW2000-3D).
+OUTER_EYE_CORNERS = {68: (36, 45), 98: (60, 72)}
+
+
+@dataclass
+class EvalResult:
+    n: int  # faces evaluated
+    mae_yaw: float
+    mae_pitch: float
+    mae_roll: float
+    mae: float  # mean of the three
+    nme: float  # inter-ocular, fraction
+    nme_box: float  # by sqrt(w h) of the landmark box, fraction
+    vis_acc: float  # fraction
+    n_pose: int = 0  # faces with angle labels
+    n_landmarks: int = 0  # faces with landmarks (and a landmark output)
+    n_vis: int = 0  # labelled visibility entries
+    artifact: str = ""
+    backend: str = ""
+    data: str = ""
+    format: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+def angle_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """|pred - gt| per angle in degrees, the difference wrapped into [-180, 180]."""
+    d = (np.asarray(pred, np.float64) - np.asarray(gt, np.float64) + 180.0) % 360.0 - 180.0
+    return np.abs(d)
+
+
+def landmark_box_size(landmarks: np.ndarray) -> float:
+    pts = landmarks[np.all(np.isfinite(landmarks), axis=1)]
+    w, h = np.maximum(pts.max(0) - pts.min(0), 1.0)
+    return float(np.sqrt(w * h))
+
+
+def face_nme(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """(inter-ocular NME, box NME) of one face, both in image px ratios; NaN where undefined."""
+    ok = np.all(np.isfinite(gt), axis=1)
+    if not ok.any():
+        return math.nan, math.nan
+    err = float(np.linalg.norm(pred[ok] - gt[ok], axis=1).mean())
+    corners = OUTER_EYE_CORNERS.get(len(gt))
+    iod = math.nan
+    if corners is not None and ok[list(corners)].all():
+        iod = float(np.linalg.norm(gt[corners[0]] - gt[corners[1]]))
+    return (err / iod if iod > 1e-6 else math.nan), err / landmark_box_size(gt)
+
+
+def ground_truth_angles(sample: FaceSample) -> np.ndarray | None:
+    if sample.angles is not None:
+        return np.asarray(sample.angles, np.float64)
+    if sample.pose is not None:
+        return np.asarray(sample.pose[:3], np.float64)
+    return None
+
+
+class _Accumulator:
+    def __init__(self):
+        self.ang: list[np.ndarray] = []
+        self.nme: list[float] = []
+        self.nme_box: list[float] = []
+        self.vis_right = 0
+        self.vis_total = 0
+        self.n = 0
+
+    def add(self, sample: FaceSample, crop: CropItem, out: dict[str, np.ndarray]) -> None:
+        self.n += 1
+        gt = ground_truth_angles(sample)
+        if gt is not None and "pose" in out:
+            self.ang.append(angle_errors(out["pose"][:3], gt))
+        if sample.landmarks is not None and "landmarks" in out and len(out["landmarks"]) == len(sample.landmarks):
+            ones = np.ones((len(out["landmarks"]), 1))
+            in_image = np.hstack([out["landmarks"], ones]) @ np.asarray(crop.crop_to_image).T
+            a, b = face_nme(in_image, np.asarray(sample.landmarks, np.float64))
+            if math.isfinite(b):
+                self.nme.append(a)
+                self.nme_box.append(b)
+        if sample.visibility is not None and "visibility" in out:
+            gt_v = np.asarray(sample.visibility, np.float64)
+            pred_v = np.asarray(out["visibility"], np.float64)
+            if len(gt_v) == len(pred_v):
+                ok = np.isfinite(gt_v)
+                self.vis_right += int(((pred_v[ok] > 0.5) == (gt_v[ok] > 0.5)).sum())
+                self.vis_total += int(ok.sum())
+
+    def result(self) -> EvalResult:
+        mae = np.mean(self.ang, axis=0) if self.ang else np.full(3, math.nan)
+        nme = [v for v in self.nme if math.isfinite(v)]
+        return EvalResult(
+            n=self.n, mae_yaw=float(mae[0]), mae_pitch=float(mae[1]), mae_roll=float(mae[2]),
+            mae=float(np.mean(mae)), nme=float(np.mean(nme)) if nme else math.nan,
+            nme_box=float(np.mean(self.nme_box)) if self.nme_box else math.nan,
+            vis_acc=self.vis_right / self.vis_total if self.vis_total else math.nan,
+            n_pose=len(self.ang), n_landmarks=len(self.nme_box), n_vis=self.vis_total)
+
+
+def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, progress: bool = True) -> EvalResult:
+    """Run ``runner`` on the standard crops of ``samples`` and score its outputs (see module doc)."""
+    from tqdm import tqdm
+
+    from mnn_edge.data.crop import crop_sample
+
+    if not samples:
+        raise MnnEdgeError("no faces to evaluate")
+    if batch < 1:
+        raise MnnEdgeError(f"batch must be >= 1, got {batch}")
+    meta = runner.metadata
+    acc = _Accumulator()
+    with tqdm(total=len(samples), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, len(samples), batch):
+            chunk = samples[start:start + batch]
+            crops = [crop_sample(s, size=meta.input_size) for s in chunk]
+            outs = runner.infer(to_input(np.stack([c.image for c in crops]), meta))
+            for i, (s, c) in enumerate(zip(chunk, crops)):
+                acc.add(s, c, {k: v[i] for k, v in outs.items()})
+            bar.update(len(chunk))
+    res = acc.result()
+    res.artifact, res.backend = str(getattr(runner, "path", "")), runner.backend
+    return res
+
+
+def evaluate_artifact(path: str | Path, samples: list[FaceSample], batch: int = 8, progress: bool = True,
+                      device: str = "auto") -> EvalResult:
+    """Open ``path`` with :func:`mnn_edge.runtime.open_runner` (.pt, .onnx, .plan) and evaluate it."""
+    from mnn_edge.runtime import open_runner
+
+    with open_runner(path, device=device) as runner:
+        return evaluate_runner(runner, samples, batch=batch, progress=progress)

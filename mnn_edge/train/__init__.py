@@ -1,0 +1,1 @@
+"""Training: the four MNN losses, the dataset view, the loop behind ``mnn-train``."""

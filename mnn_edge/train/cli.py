@@ -1,0 +1,74 @@
+"""``mnn-train``: train MNN from a TOML config file, with flags that override it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mnn_edge.cli_util import run_cli
+from mnn_edge.data.sample import FORMATS
+from mnn_edge.train.config import PRESETS, TrainConfig, build_config, read_toml
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mnn-train",
+        description="Train the full MNN model (pose, pose_proj, landmark heatmaps, visibility) with the four "
+                    "losses L_ED, L_AE, L_CE(h), L_CE(v). Options come from --config (TOML, keys as the long flags "
+                    "with _ for -) and are overridden by flags given here. Writes OUT/last.pt (resumable, fp32 + "
+                    "optimizer), OUT/model_fp16.pt (fp16 weights, what mnn-export reads) and OUT/log.json. "
+                    "Under torchrun (WORLD_SIZE > 1) the same run uses DistributedDataParallel.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", type=Path, help="TOML file with training options (see configs/starter.toml)")
+    p.add_argument("--data", type=Path, help="training set folder (required here or in the config)")
+    p.add_argument("--format", choices=FORMATS, help="reader of --data (config default: synthetic)")
+    p.add_argument("--val-data", type=Path, help="validation folder, evaluated at the end of every epoch")
+    p.add_argument("--val-format", choices=FORMATS, help="reader of --val-data (default: --format)")
+    p.add_argument("--val-limit", type=int, help="validate on at most this many faces (config default: 64)")
+    p.add_argument("--limit", type=int, help="read at most this many training faces")
+    p.add_argument("--out", type=Path, help="run folder (config default: runs/train)")
+    p.add_argument("--schedule", choices=sorted(PRESETS),
+                   help="loss schedule preset: all (every task throughout), paper (landmarks first, then all "
+                        "tasks), cpu-starter (pose heads with the 256/128 px stages frozen, then all tasks)")
+    p.add_argument("--epochs", type=int, help="planned epochs (config default: 10)")
+    p.add_argument("--epoch-steps", type=int, help="steps per epoch, i.e. validation cadence (0 = one data pass)")
+    p.add_argument("--batch", type=int, help="batch size per process (config default: 8)")
+    p.add_argument("--lr", type=float, help="AdamW peak learning rate, cosine-decayed (config default: 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (config default: 1e-4)")
+    p.add_argument("--sigma", type=float, help="std of the heatmap target Gaussian in crop px (config default: 2)")
+    p.add_argument("--no-augment", dest="augment", action="store_const", const=False,
+                   help="turn augmentation (flip, rotation, scale, colour) off")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (config default: auto)")
+    p.add_argument("--no-amp", dest="amp", action="store_const", const=False,
+                   help="train in float32 on CUDA too (AMP is on by default on CUDA, never used on CPU)")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes (config default: 0)")
+    p.add_argument("--threads", type=int, help="torch CPU threads, 0 = torch default (config default: 0)")
+    p.add_argument("--seed", type=int, help="seed of weights, shuffling and augmentation (config default: 0)")
+    p.add_argument("--max-minutes", type=float,
+                   help="time budget of the whole run: the schedule is fitted to it and the run stops and saves "
+                        "when it is used up (a resumed run continues the same clock)")
+    p.add_argument("--save-minutes", type=float, help="write last.pt at least this often (config default: 10)")
+    p.add_argument("--resume", type=Path, help="continue from this last.pt (weights, optimizer, step, clock)")
+    p.add_argument("--force", action="store_const", const=True, help="start afresh over an existing run folder")
+    p.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    file_values = read_toml(args.config) if args.config is not None else {}
+    overrides = {k: v for k, v in vars(args).items() if k != "config"}
+    return build_config(file_values, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    from mnn_edge.train.loop import train
+
+    final = train(cfg)
+    print(f"wrote {final} and {final.parent / 'last.pt'}")
+    return 0
+
+
+def entry() -> None:
+    raise SystemExit(run_cli(main))

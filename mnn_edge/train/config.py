@@ -1,0 +1,177 @@
+"""Training configuration: frozen dataclasses built from defaults < TOML file < command-line flags.
+
+A schedule is a list of stages over the run's *progress* (0 -> 1). Progress is the fraction of
+the planned steps done or, when a time budget is set, the fraction of the budget used, whichever
+is larger: the cosine learning rate and the stage boundaries then fit whatever the machine manages
+in the time given, and a budget-limited run still ends at a low learning rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import tomllib
+
+from mnn_edge.data.augment import Augment
+from mnn_edge.data.sample import FORMATS
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.train.losses import LossWeights
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One phase of the schedule: which losses count, and which modules are frozen."""
+
+    name: str
+    until: float  # the stage runs while progress < until (the last stage runs to the end)
+    weights: LossWeights = LossWeights()
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes kept fixed in this stage
+
+
+PRESETS: dict[str, tuple[Stage, ...]] = {
+    # Every task from the first step.
+    "all": (Stage("all", 1.0),),
+    # The paper's recipe: pre-train with landmarks, then refine all tasks.
+    "paper": (Stage("landmarks", 0.5, LossWeights(ed=0.0, ae=0.0, ce_h=1.0, ce_v=0.0)),
+              Stage("all", 1.0)),
+    # For a CPU-only budget: the pose heads need only the encoder (about 40% of the full model's
+    # compute), so most of the time goes to pose with the two 256/128 px stages frozen at their
+    # random init (no backward through the costliest layers), then every task with all layers.
+    "cpu-starter": (Stage("pose", 0.7, LossWeights(ed=1.0, ae=1.0, ce_h=0.0, ce_v=0.0),
+                          freeze=("encoder.stages.stage_9.", "encoder.stages.stage_8.")),
+                    Stage("all", 1.0)),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: Path  # training set folder
+    format: str = "synthetic"  # reader, one of mnn_edge.data.sample.FORMATS
+    val_data: Path | None = None  # validation folder (None: no validation)
+    val_format: str | None = None  # reader of val_data (default: format)
+    out: Path = Path("runs/train")  # run folder: last.pt, model_fp16.pt, log.jsonl
+    limit: int | None = None  # read at most this many training faces
+    val_limit: int | None = 64  # validate on at most this many faces (each costs a forward pass)
+    num_landmarks: int = 68
+    batch: int = 8
+    epochs: int = 10
+    epoch_steps: int = 0  # steps per "epoch" (validation + log cadence); 0 = one pass over the data
+    lr: float = 1e-3  # AdamW peak learning rate
+    min_lr_frac: float = 0.02  # cosine floor, as a fraction of lr
+    warmup_steps: int = 20  # linear warm-up
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0  # max gradient norm (0 = off)
+    sigma: float = 2.0  # std of the L_CE(h) target Gaussian, crop px
+    schedule: tuple[Stage, ...] = PRESETS["all"]
+    augment: Augment | None = Augment()  # None = no augmentation
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # float16 autocast + grad scaling (CUDA only; ignored on CPU)
+    workers: int = 0  # DataLoader worker processes
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    seed: int = 0
+    max_minutes: float | None = None  # time budget of the whole run (resumes continue its clock)
+    save_minutes: float = 10.0  # write last.pt at least this often
+    resume: Path | None = None  # checkpoint (last.pt) to continue from
+    progress: bool = True  # tqdm bar
+    force: bool = False  # start afresh even if the run folder already holds a checkpoint
+
+    def __post_init__(self) -> None:
+        for name, fmt in (("format", self.format), ("val_format", self.val_format)):
+            if fmt is not None and fmt not in FORMATS:
+                raise MnnEdgeError(f"{name} '{fmt}' is not one of {', '.join(FORMATS)}")
+        if self.batch < 1 or self.epochs < 1:
+            raise MnnEdgeError("batch and epochs must be >= 1")
+        if self.lr <= 0:
+            raise MnnEdgeError(f"lr must be positive, got {self.lr}")
+        if not self.schedule:
+            raise MnnEdgeError("the schedule has no stages")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise MnnEdgeError(f"device must be auto, cpu or cuda, got '{self.device}'")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise MnnEdgeError(f"max_minutes must be positive, got {self.max_minutes}")
+
+    def stage_at(self, progress: float) -> Stage:
+        for stage in self.schedule:
+            if progress < stage.until:
+                return stage
+        return self.schedule[-1]
+
+    def to_record(self) -> dict:
+        """Builtin types only (stored in checkpoints, which load with weights_only=True)."""
+        def clean(v):
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            return v
+        return clean(asdict(self))
+
+
+def parse_stages(value) -> tuple[Stage, ...]:
+    """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v}, freeze}``."""
+    if isinstance(value, str):
+        if value not in PRESETS:
+            raise MnnEdgeError(f"unknown schedule preset '{value}': expected one of {', '.join(PRESETS)}")
+        return PRESETS[value]
+    stages = []
+    for i, t in enumerate(value):
+        try:
+            w = LossWeights(**t.get("weights", {}))
+            stages.append(Stage(name=str(t.get("name", f"stage{i}")), until=float(t["until"]), weights=w,
+                                freeze=tuple(t.get("freeze", ()))))
+        except (KeyError, TypeError) as e:
+            raise MnnEdgeError(f"schedule stage {i}: {e} (expected name, until, weights, freeze)") from e
+    return tuple(stages)
+
+
+def parse_augment(value) -> Augment | None:
+    if value is False or value is None:
+        return None
+    if value is True:
+        return Augment()
+    try:
+        kw = dict(value)
+        if "scale_range" in kw:
+            kw["scale_range"] = tuple(kw["scale_range"])
+        return Augment(**kw)
+    except TypeError as e:
+        raise MnnEdgeError(f"[augment]: {e}") from e
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as e:
+        raise MnnEdgeError(f"config file not found: {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise MnnEdgeError(f"{path}: not valid TOML ({e})") from e
+
+
+def build_config(file_values: dict, overrides: dict) -> TrainConfig:
+    """Merge TOML values and flag overrides (None = not given) into a checked TrainConfig."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise MnnEdgeError(f"unknown training option(s): {', '.join(unknown)}")
+    if "data" not in values:
+        raise MnnEdgeError("no training data: pass --data DIR or set data = \"DIR\" in the config file")
+    for key in ("data", "val_data", "out", "resume"):
+        if values.get(key) is not None:
+            values[key] = Path(values[key]).expanduser()
+    if "schedule" in values:
+        values["schedule"] = parse_stages(values["schedule"])
+    if "augment" in values:
+        values["augment"] = parse_augment(values["augment"])
+    return TrainConfig(**values)
+
+
+def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
+    return replace(cfg, **changes)
+
+
+__all__ = ["PRESETS", "Stage", "TrainConfig", "build_config", "parse_stages", "read_toml"]

@@ -1,0 +1,94 @@
+"""mnn-train: every loss term falls on synthetic faces; config merging; checkpoints and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from mnn_edge.checkpoint import load_checkpoint
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.train.cli import main as train_main
+from mnn_edge.train.config import PRESETS, build_config, parse_stages, read_toml
+from mnn_edge.train.loop import FINAL, LAST, Trainer, apply_freeze, learning_rate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_full_model_every_loss_term_falls(synthetic_dir, tmp_path):
+    # 8 synthetic faces, the full model, all four losses: a few AdamW steps on one fixed batch (two
+    # faces keep it affordable on 2 CPU cores) must lower every term.
+    cfg = build_config({}, dict(data=synthetic_dir, limit=8, out=tmp_path, batch=2, lr=1e-3, warmup_steps=0,
+                                augment=False, schedule="all", progress=False, device="cpu"))
+    trainer = Trainer(cfg)
+    assert len(trainer.dataset) == 8
+    stage = cfg.schedule[0]
+    apply_freeze(trainer.model, stage)
+    batch = next(iter(trainer.batches()))
+    history = [trainer.train_step(batch, stage, cfg.lr) for _ in range(5)]
+    first, last = history[0], history[-1]
+    assert set(first) == {"loss", "ed", "ae", "ce_h", "ce_v"}
+    for term in ("ed", "ae", "ce_h", "ce_v"):
+        assert last[term] < first[term], (term, [h[term] for h in history])
+
+
+def test_cli_checkpoint_and_resume(synthetic_dir, tmp_path):
+    # The pose-only stage skips the decoder, so these steps are cheap; the run must stop at its step
+    # plan, write both checkpoints with config + normalisation, and resume where it stopped.
+    out = tmp_path / "run"
+    base = ["--data", str(synthetic_dir), "--limit", "4", "--out", str(out), "--batch", "2", "--epoch-steps", "1",
+            "--schedule", "cpu-starter", "--no-progress", "--device", "cpu"]
+    assert train_main(base + ["--epochs", "1"]) == 0
+    last = load_checkpoint(out / LAST)
+    assert last.state["step"] == 1 and "optimizer" in last.state
+    assert last.config["schedule"][0]["name"] == "pose" and last.config["batch"] == 2
+    final = load_checkpoint(out / FINAL)
+    assert final.landmark_scheme == "ibug68" and final.model.num_landmarks == 68
+    assert next(iter(torch.load(out / FINAL, weights_only=True)["weights"].values())).dtype == torch.float16
+    with pytest.raises(MnnEdgeError, match="already exists"):
+        train_main(base + ["--epochs", "1"])
+    assert train_main(base + ["--epochs", "2", "--resume", str(out / LAST)]) == 0
+    resumed = load_checkpoint(out / LAST)
+    assert resumed.state["step"] == 2 and len(resumed.state["log"]) == 2
+
+
+def test_config_file_flags_override_and_errors(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('data = "/x"\nbatch = 4\nlr = 0.01\n[augment]\nrotation_deg = 5.0\nscale_range = [0.8, 1.2]\n'
+                    '[[schedule]]\nname = "a"\nuntil = 0.3\nweights = { ed = 0.0, ae = 1.0, ce_h = 0.0, ce_v = 0.0 }\n'
+                    '[[schedule]]\nname = "b"\nuntil = 1.0\n')
+    cfg = build_config(read_toml(toml), {"batch": 16, "lr": None})
+    assert cfg.batch == 16 and cfg.lr == 0.01 and cfg.data == Path("/x")
+    assert cfg.augment.rotation_deg == 5.0 and cfg.augment.scale_range == (0.8, 1.2)
+    assert [s.name for s in cfg.schedule] == ["a", "b"]
+    assert cfg.stage_at(0.1).name == "a" and cfg.stage_at(0.5).name == "b" and cfg.stage_at(1.5).name == "b"
+    assert not cfg.stage_at(0.1).weights.needs_decoder
+    with pytest.raises(MnnEdgeError, match="unknown training option"):
+        build_config({"data": "/x", "bacth": 3}, {})
+    with pytest.raises(MnnEdgeError, match="no training data"):
+        build_config({}, {})
+    with pytest.raises(MnnEdgeError, match="unknown schedule preset"):
+        parse_stages("nope")
+    (tmp_path / "bad.toml").write_text("data = \n")
+    with pytest.raises(MnnEdgeError, match="not valid TOML"):
+        read_toml(tmp_path / "bad.toml")
+
+
+def test_paper_preset_is_landmarks_first_then_all():
+    first, second = PRESETS["paper"]
+    assert first.weights.as_dict() == {"ed": 0.0, "ae": 0.0, "ce_h": 1.0, "ce_v": 0.0}
+    assert all(v > 0 for v in second.weights.as_dict().values()) and second.until == 1.0
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine():
+    cfg = build_config({}, dict(data="/x", lr=1e-3, warmup_steps=10, min_lr_frac=0.1))
+    assert learning_rate(cfg, 0, 0.0) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 50, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 50, 0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+    assert learning_rate(cfg, 50, 1.0) == pytest.approx(1e-4)
+
+
+def test_starter_config_parses():
+    cfg = build_config(read_toml(REPO / "configs" / "starter.toml"), {})
+    assert cfg.max_minutes and cfg.schedule[-1].weights.needs_decoder
