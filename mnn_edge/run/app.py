@@ -175,7 +175,7 @@ def run(cfg: RunConfig) -> RunSummary:
 def _loop(cfg, source, pipeline, status, json_sink, image_sink, window, summary: RunSummary) -> None:
     from tqdm import tqdm
 
-    total = len(source.files) if isinstance(source, ImageSource) else None
+    total = source.total
     if cfg.max_frames is not None:
         total = min(total, cfg.max_frames) if total is not None else cfg.max_frames
     bar = tqdm(total=total, unit="frame", desc="mnn-run", disable=not cfg.progress, file=sys.stderr, leave=False)

@@ -71,6 +71,7 @@ class ImageSource:
 
     def __init__(self, spec: str):
         self.files = list_images(spec)
+        self.total: int | None = len(self.files)
         self.skipped: list[str] = []
         self.description = f"{len(self.files)} image(s) from {spec}"
 
@@ -103,6 +104,8 @@ class VideoSource:
             raise MnnEdgeError(f"cannot open video {self.path}: not a video OpenCV can decode")
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total: int | None = count if count > 0 else None  # containers may not know; only for the bar
         self.description = f"video {self.path.name}" + (f" at {self.fps:.1f} fps" if self.fps else "")
 
     def __iter__(self) -> Iterator[Frame]:
@@ -141,6 +144,7 @@ class CameraSource:
         self._cap: cv2.VideoCapture | None = self._open_with_retries()
         fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else None
+        self.total: int | None = None
         self.description = f"camera {index}"
 
     def _open(self) -> cv2.VideoCapture | None:
