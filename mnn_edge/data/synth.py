@@ -22,8 +22,9 @@ from mnn_edge.data.mesh import HeadMesh, Material, head_mesh, vertex_normals
 from mnn_edge.data.raster import interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, shade, skin_vertex_colours
+from mnn_edge.data.synth_props import draw_glasses
 from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders
-from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements
+from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements, skull_shape
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
 from mnn_edge.geometry import euler_to_matrix
@@ -32,6 +33,8 @@ YAW_RANGE = (-90.0, 90.0)
 PITCH_RANGE = (-45.0, 45.0)
 ROLL_RANGE = (-45.0, 45.0)
 MIN_IMAGE_SIZE = 64
+GLASSES_P = 0.15  # fraction of faces wearing glasses (a fifth of them sunglasses)
+OCCLUDER_P = 0.35  # fraction of faces with random occluders
 NAME_FORMAT = "synth_{:06d}"
 
 
@@ -120,7 +123,8 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     size = int(image_size)
     canon = np.asarray(mesh.vertices)
     if deform:
-        verts = deformed_vertices(mesh, landmark_displacements(rng, canon[:68]), global_stretch(rng))
+        verts = deformed_vertices(mesh, landmark_displacements(rng, canon[:68]), global_stretch(rng),
+                                  skull_shape(rng))
     else:
         verts = np.array(canon, dtype=np.float64)
     shape_3d = verts[:68].copy()
@@ -168,7 +172,15 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
 
     lm_xy, lm_depth = xy[:68], depth[:68]
     vis = _visibility(lm_xy, lm_depth, zbuf, tol=max(0.05 * pose[5], 1.5))
-    if rng.random() < 0.35 and occlude:
+    if rng.random() < GLASSES_P:
+        def project_pts(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pxy, pdepth, _ = _project_all(points, pose)
+            return pxy, pdepth
+
+        lens = draw_glasses(rng, img, verts, project_pts, zbuf, pose[5])
+        vis &= ~lens[np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1),
+                     np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)]
+    if rng.random() < OCCLUDER_P and occlude:
         occ = draw_occluders(rng, img, lm_xy, face_size=1.4 * pose[5])
         ix = np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)
         iy = np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1)

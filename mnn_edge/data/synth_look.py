@@ -173,6 +173,9 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
             col[eye & (d < 0.017)] = 0.03
     col[mat == Material.HAIR] = hair_albedo(look, canon[mat == Material.HAIR]) * 0.85
     col[mat == Material.CLOTH] = look.cloth
+    # The head shades the top of the neck.
+    neck = mat == Material.NECK
+    col[neck] *= (0.55 + 0.45 * np.clip((-0.3 - canon[neck, 1:2]) / 0.9, 0, 1))
     return np.clip(col, 0, 1)
 
 

@@ -128,6 +128,11 @@ def camera_artefacts(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     size = img.shape[0]
     img = img * rng.uniform(0.85, 1.15, size=3) * rng.uniform(0.75, 1.2)
     img = np.clip(img, 0, 1) ** rng.uniform(0.8, 1.25)
+    if rng.random() < 0.08:
+        # Grey or sepia photographs (AFLW has both).
+        grey = img @ np.array([0.299, 0.587, 0.114])
+        tint = np.array([1.0, 1.0, 1.0]) if rng.random() < 0.6 else np.array([1.08, 0.97, 0.82])
+        img = np.clip(grey[..., None] * tint, 0, 1)
     if rng.random() < 0.2:
         small = max(24, int(size * rng.uniform(0.3, 0.7)))
         img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size),

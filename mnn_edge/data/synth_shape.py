@@ -46,7 +46,7 @@ def landmark_displacements(rng: np.random.Generator, base: np.ndarray) -> np.nda
     if rng.random() < 0.06:
         open_ = -0.035
     else:
-        open_ = rng.uniform(-0.02, 0.015)
+        open_ = rng.uniform(-0.015, 0.03)
     d[[37, 38, 43, 44], 1] += open_
     d[[40, 41, 46, 47], 1] -= 0.3 * open_
     eyes = np.arange(36, 48)
@@ -70,9 +70,26 @@ def global_stretch(rng: np.random.Generator) -> np.ndarray:
     return np.array([rng.uniform(0.9, 1.1), rng.uniform(0.92, 1.1), rng.uniform(0.85, 1.15)])
 
 
-def deformed_vertices(mesh: HeadMesh, lm_disp: np.ndarray, stretch: np.ndarray) -> np.ndarray:
-    """All mesh vertices after the landmark displacements (spread over the head) and the stretch."""
+def skull_shape(rng: np.random.Generator) -> np.ndarray:
+    """(4,): skull stretch (x, y, z) about the head centre away from the face, and cheek fullness."""
+    return np.array([rng.uniform(0.92, 1.08), rng.uniform(0.92, 1.1), rng.uniform(0.9, 1.1),
+                     rng.uniform(-0.04, 0.07)])
+
+
+def deformed_vertices(mesh: HeadMesh, lm_disp: np.ndarray, stretch: np.ndarray,
+                      skull: np.ndarray | None = None) -> np.ndarray:
+    """All mesh vertices after the landmark displacements (spread over the head), the skull shape
+    (vertices far from the landmarks only, so the landmarks stay exact) and the global stretch."""
     verts = np.array(mesh.vertices, dtype=np.float64)
+    head = slice(68, mesh.head_vertex_count)
+    if skull is not None:
+        centre = verts[:mesh.head_vertex_count].mean(axis=0)
+        far = 1.0 - mesh.spread.sum(axis=1)  # ~0 beside landmarks, 1 on the back of the skull
+        off = verts[head] - centre
+        verts[head] = centre + off * (1 + (skull[:3] - 1) * far[:, None])
+        x, y, z = mesh.vertices[head].T
+        cheek = np.exp(-(((np.abs(x) - 0.42) ** 2 + (y + 0.2) ** 2 + (z + 0.55) ** 2) / 0.04))
+        verts[head] += off * (skull[3] * cheek)[:, None]
     verts[:68] += lm_disp
-    verts[68:mesh.head_vertex_count] += mesh.spread @ lm_disp
+    verts[head] += mesh.spread @ lm_disp
     return verts * stretch
