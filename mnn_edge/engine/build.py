@@ -364,8 +364,12 @@ def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: O
             cache = config.create_timing_cache(b"")
             config.set_timing_cache(cache, ignore_mismatch=False)
 
+    monitor = None
     if cfg.progress and caps.progress_monitor:
-        config.progress_monitor = make_progress_monitor(trt)
+        # "The lifetime of the IProgressMonitor must exceed the lifetime of all TensorRT objects
+        # that use it" (IProgressMonitor docs): `monitor` stays referenced until this function returns.
+        monitor = make_progress_monitor(trt)
+        config.progress_monitor = monitor
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
@@ -378,7 +382,9 @@ def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: O
 
     inputs = tuple(_tensor_info(trt, network.get_input(i)) for i in range(network.num_inputs))
     outputs = tuple(_tensor_info(trt, network.get_output(i)) for i in range(network.num_outputs))
-    return bytes(memoryview(serialized)), (inputs, outputs)
+    plan = bytes(memoryview(serialized))
+    del serialized, config, parser, network, builder, monitor  # TensorRT objects before the logger they use
+    return plan, (inputs, outputs)
 
 
 def source_for_export(export_dir: Path, model: str, precision: Precision, caps: Capabilities | None = None) -> Path:

@@ -52,7 +52,7 @@ def tiny_model(precision: Precision = Precision.FP32, bad_op: bool = False) -> o
     if precision is Precision.FP16:
         nodes.append(helper.make_node("Cast", ["p16"], ["pose"], to=TensorProto.FLOAT))
     if bad_op:
-        nodes.insert(0, helper.make_node("NonMaxSuppression", ["image"], ["nms"], name="my_nms"))
+        nodes.insert(0, helper.make_node("MnnEdgeNoSuchOp", ["image"], ["nms"], name="my_nms"))
     graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
                                                                             ["batch", 3, SIZE, SIZE])],
                               [helper.make_tensor_value_info("pose", TensorProto.FLOAT, ["batch", 6])], inits)
