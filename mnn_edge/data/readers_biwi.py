@@ -11,8 +11,10 @@ the same reading as the Biwi loaders of models trained on 300W-LP (Hopenet, FSA-
 atan2(M21, M22), yaw = -asin(-M20), roll = -atan2(M10, M00) with M = R^T); a test checks both agree.
 
 Biwi has no 2D landmarks, so the crop comes from a box: the head centre is projected into the RGB
-image (``X_rgb = R_cal X + t_cal``, then the intrinsics; Kinect defaults when ``rgb.cal`` is absent)
-and the box side is :data:`FACE_SIZE_MM` at that depth, the size of a 68-landmark box, so the
+image (``X_rgb = R_cal X + t_cal``, then the intrinsics; Kinect defaults when ``rgb.cal`` is absent).
+That direction is the physical one: Biwi's calibration has t ~ (-24, 6, -13) mm, and on a Kinect v1
+the RGB camera sits ~25 mm to the IR camera's +x (its right, looking out), so t = -C_rgb.
+The box side is :data:`FACE_SIZE_MM` at that depth, the size of a 68-landmark box, so the
 standard crop margin gives the same framing as landmark crops.
 """
 
