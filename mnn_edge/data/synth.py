@@ -72,7 +72,7 @@ def _signed(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 def sample_pose(rng: np.random.Generator, shape_3d: np.ndarray, image_size: int) -> np.ndarray:
     """Random pose whose 68 projected landmarks lie inside the image."""
-    yaw = float(rng.uniform(*YAW_RANGE))
+    yaw = float(rng.uniform(*YAW_RANGE)) if rng.random() < 0.6 else float(np.clip(rng.normal(0, 30), *YAW_RANGE))
     pitch, roll = _signed(rng, *PITCH_RANGE), _signed(rng, *ROLL_RANGE)
     scale = image_size * rng.uniform(0.2, 0.42)
     cam = shape_3d @ euler_to_matrix(yaw, pitch, roll).T
@@ -107,6 +107,16 @@ def _visibility(xy: np.ndarray, depth: np.ndarray, zbuf: np.ndarray, tol: float)
 
 def _head_centre(verts: np.ndarray, mesh: HeadMesh) -> np.ndarray:
     return verts[:mesh.head_vertex_count].mean(axis=0)
+
+
+def _auto_exposure(rng: np.random.Generator, img: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Scale the whole picture so the head's mean brightness lands in a photographic range."""
+    if not face.any():
+        return img
+    mean = float(img[face].mean())
+    target = rng.uniform(0.3, 0.6)
+    gain = np.clip(target / max(mean, 1e-3), 0.6, 2.5)
+    return np.clip(img * gain, 0, 1)
 
 
 def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool = True,
@@ -185,7 +195,7 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
         ix = np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)
         iy = np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1)
         vis &= ~occ[iy, ix]
-    out = camera_artefacts(rng, img)
+    out = camera_artefacts(rng, _auto_exposure(rng, img, m | hm))
     labels = SynthLabels(landmarks=lm_xy, depth=lm_depth, visibility=vis.astype(np.float32), pose=pose,
                          shape_3d=shape_3d, jpeg_quality=int(rng.integers(40, 96)))
     return out, labels
