@@ -66,6 +66,8 @@ def test_config_file_flags_override_and_errors(tmp_path):
     assert not cfg.stage_at(0.1).weights.needs_decoder
     with pytest.raises(MnnEdgeError, match="unknown training option"):
         build_config({"data": "/x", "bacth": 3}, {})
+    with pytest.raises(MnnEdgeError, match="batch must be >= 2"):
+        build_config({"data": "/x", "batch": 1}, {})
     with pytest.raises(MnnEdgeError, match="no training data"):
         build_config({}, {})
     with pytest.raises(MnnEdgeError, match="unknown schedule preset"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     from mnn_edge.train.loop import train
 
     final = train(cfg)
-    print(f"wrote {final} and {final.parent / 'last.pt'}")
+    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: one report, from the process that saved
+        print(f"wrote {final} and {final.parent / 'last.pt'}")
     return 0
 
 

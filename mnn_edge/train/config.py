@@ -80,8 +80,11 @@ class TrainConfig:
         for name, fmt in (("format", self.format), ("val_format", self.val_format)):
             if fmt is not None and fmt not in FORMATS:
                 raise MnnEdgeError(f"{name} '{fmt}' is not one of {', '.join(FORMATS)}")
-        if self.batch < 1 or self.epochs < 1:
-            raise MnnEdgeError("batch and epochs must be >= 1")
+        if self.batch < 2:
+            # The stage-1 BatchNorm sees one 1x1 value per channel and image: training needs two.
+            raise MnnEdgeError(f"batch must be >= 2 for training (BatchNorm at the 1x1 stage), got {self.batch}")
+        if self.epochs < 1:
+            raise MnnEdgeError("epochs must be >= 1")
         if self.lr <= 0:
             raise MnnEdgeError(f"lr must be positive, got {self.lr}")
         if not self.schedule:

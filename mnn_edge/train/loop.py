@@ -138,7 +138,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=True)
+            # Frozen modules, a skipped decoder or a zero-weight head leave parameters without a
+            # gradient in some steps; DDP must then look for them (an extra graph traversal).
+            partial = any(s.freeze or not s.weights.needs_decoder or 0.0 in s.weights.as_dict().values()
+                          for s in cfg.schedule)
+            self.net = DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=partial)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         if state.get("optimizer"):
@@ -156,7 +160,10 @@ class Trainer:
             from torch.utils.data.distributed import DistributedSampler
 
             self.sampler = DistributedSampler(self.dataset, shuffle=True, seed=cfg.seed)
-        per_pass = math.ceil(len(self.dataset) / (cfg.batch * self.dist.world))
+        if len(self.dataset) < cfg.batch * self.dist.world:
+            raise MnnEdgeError(f"{len(self.dataset)} training faces are fewer than one batch "
+                               f"({cfg.batch} x {self.dist.world} processes)")
+        per_pass = len(self.dataset) // (cfg.batch * self.dist.world)
         self.steps_per_epoch = cfg.epoch_steps or per_pass
         self.per_pass = per_pass
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -186,7 +193,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1000003 + pass_index)
         return DataLoader(self.dataset, batch_size=self.cfg.batch, shuffle=self.sampler is None,
                           sampler=self.sampler, num_workers=self.cfg.workers, generator=gen,
-                          drop_last=len(self.dataset) >= self.cfg.batch * self.dist.world,
+                          drop_last=True,  # a last batch of 1 would break BatchNorm at the 1x1 stage
                           pin_memory=self.device.type == "cuda")
 
     def batches(self):
@@ -290,8 +297,9 @@ class Trainer:
                     stage = new_stage
                     running = {}
                     apply_freeze(self.model, stage)
-                    bar.write(f"stage '{stage.name}' from step {self.step}: weights {stage.weights.as_dict()}"
-                              + (f", frozen {', '.join(stage.freeze)}" if stage.freeze else ""))
+                    if self.dist.main:
+                        bar.write(f"stage '{stage.name}' from step {self.step}: weights {stage.weights.as_dict()}"
+                                  + (f", frozen {', '.join(stage.freeze)}" if stage.freeze else ""))
                 lr = learning_rate(cfg, self.step, progress)
                 terms = self.train_step(batch, stage, lr)
                 self.step += 1
