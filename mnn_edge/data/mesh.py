@@ -76,8 +76,15 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([np.cos(theta) * np.sin(phi), np.cos(phi), np.sin(theta) * np.sin(phi)], axis=1)
 
 
+# Below the centre the skull is shallower: under the jaw the surface tucks up toward the neck
+# instead of bulging below the chin (which would widen the lower face like a double chin).
+HEAD_RADIUS_DOWN = 0.78
+
+
 def _ellipsoid_radius(dirs: np.ndarray) -> np.ndarray:
-    return 1.0 / np.sqrt(((dirs / HEAD_RADII) ** 2).sum(axis=1))
+    radii = np.broadcast_to(HEAD_RADII, dirs.shape).copy()
+    radii[dirs[:, 1] < 0, 1] = HEAD_RADIUS_DOWN
+    return 1.0 / np.sqrt(((dirs / radii) ** 2).sum(axis=1))
 
 
 def _topology_landmarks() -> np.ndarray:

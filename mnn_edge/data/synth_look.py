@@ -43,6 +43,7 @@ class Look:
     gaze: np.ndarray  # (2,) iris offset
     cloth: np.ndarray
     fold: float  # nasolabial fold darkness
+    teeth: bool  # upper teeth show when the mouth is open
     cheek_red: float
 
     @staticmethod
@@ -55,13 +56,14 @@ class Look:
             hair_wiggle=(float(rng.uniform(5, 18)), float(rng.uniform(0, 2 * np.pi))),
             hair_volume=0.0 if bald else float(rng.uniform(0.02, 0.14)),
             long_hair=float(rng.uniform(0.45, 1.15)) if (not bald and rng.random() < 0.35) else 0.0,
-            brow_thick=float(rng.uniform(0.018, 0.038)), brow_strength=float(rng.uniform(0.55, 0.95)),
+            brow_thick=float(rng.uniform(0.022, 0.042)), brow_strength=float(rng.uniform(0.65, 1.0)),
             beard=float(rng.uniform(0.25, 0.8)) if rng.random() < 0.1 else 0.0,
             lip_tint=np.array([0.82, 0.52, 0.52]) * rng.uniform(0.75, 1.0),
             iris=(np.array([0.25, 0.15, 0.08]) * rng.uniform(0.4, 1.6) if rng.random() < 0.8
                   else rng.uniform(0.2, 0.5, size=3)),
             gaze=rng.normal(0, 0.02, size=2), cloth=rng.uniform(0, 1, size=3),
             fold=float(rng.uniform(0.0, 0.25)), cheek_red=float(rng.uniform(0, 0.06)),
+            teeth=bool(rng.random() < 0.6),
         )
 
     def is_hair(self, canon: np.ndarray) -> np.ndarray:
@@ -130,7 +132,7 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
     for idx in _UPPER_LIDS:
         c = lm[list(idx)].mean(axis=0)
         _darken_along(col, xy, face, np.array([c - [0.09, 0.0], c + [0.09, 0.0]]), 0.09, 0.88)
-    brow_col = look.hair * 0.6 + look.tone * 0.15
+    brow_col = np.minimum(look.hair * 0.55 + 0.03, look.tone * 0.55)
     for idx in _BROWS:
         line = lm[list(idx)]
         lo = col.copy()
@@ -157,11 +159,15 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
     col[lips] = look.tone * look.lip_tint
     mouth = mat == Material.MOUTH
     col[mouth] = np.array([0.22, 0.07, 0.07])
-    upper_y = verts[[61, 62, 63], 1].mean()
-    gap = upper_y - verts[[65, 66, 67], 1].mean()
-    if gap > 0.06:
-        col[mouth & (model[:, 1] > upper_y - 0.3 * gap)] = np.array([0.72, 0.70, 0.64])
-    lip_zone = (lips | face | mouth) & (z > -0.5)
+    gap = verts[[61, 62, 63], 1].mean() - verts[[65, 66, 67], 1].mean()
+    if gap > 0.06 and look.teeth:
+        # Upper teeth: a band under the upper inner lip, following its curve.
+        upper = verts[[60, 61, 62, 63, 64]]
+        order = np.argsort(upper[:, 0])
+        lip_y = np.interp(model[:, 0], upper[order, 0], upper[order, 1])
+        col[mouth & (model[:, 1] > lip_y - 0.35 * gap)] = np.array([0.70, 0.68, 0.62])
+    # Not inside the mouth: its canonical positions all crowd onto the closed-mouth line.
+    lip_zone = (lips | face) & (z > -0.5)
     for idx in _LIP_LINES:
         _darken_along(col, xy, lip_zone, lm[list(idx)], 0.008, 0.35)
     eye = mat == Material.EYE
@@ -189,7 +195,8 @@ class Light:
 
     @staticmethod
     def sample(rng: np.random.Generator) -> Light:
-        d = np.array([rng.uniform(-1, 1), rng.uniform(-0.6, 1), rng.uniform(0.15, 1.0)])
+        # Mostly from the camera's side (photographs are lit for the face), sometimes grazing.
+        d = np.array([rng.uniform(-1, 1), rng.uniform(-0.5, 1), rng.uniform(0.15, 1.0) ** 0.6])
         return Light(d / np.linalg.norm(d), float(rng.uniform(0.25, 0.6)), float(rng.uniform(0.5, 0.9)),
                      float(rng.uniform(0, 0.25)))
 
