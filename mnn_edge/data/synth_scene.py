@@ -146,5 +146,5 @@ def camera_artefacts(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), float(rng.uniform(0, 180)), 1.0)
         kern = cv2.warpAffine(kern, rot, (k, k))
         img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1e-6))
-    img = img + rng.normal(0, rng.uniform(0, 0.03), size=img.shape).astype(np.float32)
+    img = img + np.float32(rng.uniform(0, 0.03)) * rng.standard_normal(img.shape, dtype=np.float32)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
