@@ -123,7 +123,8 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
     """(P,3) albedo of face pixels given material, canonical and deformed-model positions."""
     col = vcol.copy()
     xy, z = canon[:, :2], canon[:, 2]
-    skinlike = (mat == Material.SKIN) | (mat == Material.EAR)
+    # Ears are hair-covered only under long hair; short hair above an ear stays behind it.
+    skinlike = (mat == Material.SKIN) | ((mat == Material.EAR) & (look.long_hair > 0))
     hair = skinlike & look.is_hair(canon)
     col[hair] = hair_albedo(look, canon[hair])
     face = (mat == Material.SKIN) & (z > -0.6) & ~hair
