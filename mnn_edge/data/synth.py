@@ -23,7 +23,7 @@ from mnn_edge.data.raster import interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, shade, skin_vertex_colours
 from mnn_edge.data.synth_props import draw_glasses
-from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders
+from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders, smooth_noise
 from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements, skull_shape
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
@@ -179,6 +179,10 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     hmat = np.full(int(hm.sum()), Material.HAIR, dtype=np.int8)
     img[hm] = shade(light, hpx[hm, 3:6], hmat, hair_albedo(look, hpx[hm, 0:3]))
     zbuf = np.where(hm, ras_h.depth, ras.depth)
+    # Fine skin/hair grain (pores, freckles, strands) so surfaces are never perfectly smooth.
+    grain = smooth_noise(rng, size, max(8, size // 4))[..., 0] * rng.uniform(0.02, 0.08)
+    head = m | hm
+    img[head] *= 1 + grain[head, None]
 
     lm_xy, lm_depth = xy[:68], depth[:68]
     vis = _visibility(lm_xy, lm_depth, zbuf, tol=max(0.05 * pose[5], 1.5))

@@ -56,13 +56,49 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
     for cells, amp in ((4, 0.25), (16, 0.12), (64, 0.06)):
         if rng.random() < 0.7:
             img += amp * rng.uniform(0.3, 1) * smooth_noise(rng, size, cells, 3 if rng.random() < 0.5 else 1)
+    if rng.random() < 0.35:
+        _split(rng, img, xx, yy)
+    if rng.random() < 0.25:
+        _pattern(rng, img, xx, yy)
     n_shapes = int(rng.integers(0, 25))
     for _ in range(n_shapes):
         _random_shape(rng, img, size, tuple(float(v) for v in _muted(rng)))
+    if rng.random() < 0.2:
+        _bokeh(rng, img, size)
     if rng.random() < 0.6:
         k = rng.uniform(0.5, 3.0)
         img = cv2.GaussianBlur(img, (0, 0), k)
     return np.clip(img, 0, 1)
+
+
+def _split(rng: np.random.Generator, img: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> None:
+    """A straight boundary between two regions (wall/floor, sky/ground, a door edge)."""
+    ang = rng.uniform(0, np.pi)
+    side = (np.cos(ang) * (xx - rng.uniform(0.1, 0.9)) + np.sin(ang) * (yy - rng.uniform(0.1, 0.9))) > 0
+    img[side] = img[side] * rng.uniform(0.2, 0.6) + _muted(rng) * rng.uniform(0.4, 0.8)
+
+
+def _pattern(rng: np.random.Generator, img: np.ndarray, xx: np.ndarray, yy: np.ndarray) -> None:
+    """Stripes or a checker (wallpaper, tiles, blinds) at a random angle and period."""
+    ang = rng.uniform(0, np.pi)
+    period = rng.uniform(0.02, 0.2)
+    u = (np.cos(ang) * xx + np.sin(ang) * yy) / period
+    v = (-np.sin(ang) * xx + np.cos(ang) * yy) / period
+    wave = np.sin(2 * np.pi * u) > 0
+    if rng.random() < 0.4:
+        wave ^= np.sin(2 * np.pi * v) > 0
+    amp = rng.uniform(0.05, 0.25)
+    img += (np.where(wave, amp, -amp)[..., None] * _muted(rng)).astype(np.float32)
+
+
+def _bokeh(rng: np.random.Generator, img: np.ndarray, size: int) -> None:
+    """Out-of-focus light spots."""
+    layer = np.zeros_like(img)
+    for _ in range(int(rng.integers(3, 15))):
+        c = (int(rng.integers(0, size)), int(rng.integers(0, size)))
+        r = int(rng.integers(size // 40 + 1, size // 8 + 2))
+        cv2.circle(layer, c, r, tuple(float(v) for v in rng.uniform(0.3, 1.0, size=3) * rng.uniform(0.2, 0.6)), -1)
+    img += cv2.GaussianBlur(layer, (0, 0), rng.uniform(1.0, 4.0))
 
 
 def _random_shape(rng: np.random.Generator, img: np.ndarray, size: int, colour: tuple) -> None:
