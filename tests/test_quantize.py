@@ -288,3 +288,54 @@ def test_trt_compat_flags_cpu_flavour_and_unsupported_graphs(quantized):
     assert any("opset 18" in p for p in found)
     assert any("Hardmax is not in TensorRT's supported-operator list" in p for p in found)
     assert any("axis 2 is dynamic" in p for p in found)
+
+
+def test_sensitivity_groups_report_and_greedy_fallback(quantized, random_export, tmp_path, monkeypatch):
+    import json
+
+    from mnn_edge.quantize import sensitivity as sens
+
+    out, _ = quantized
+    prepared = prepare_fp32(random_export / "pose.onnx", tmp_path / "pose.prepared.onnx")
+    groups = sens.node_groups(onnx.load(str(prepared)))
+    assert sorted(groups) == [f"encoder.stage_{s}" for s in range(1, 10)]
+    assert all("fc_pose" not in n for nodes in groups.values() for n in nodes)  # float by default
+    # two groups keep the test affordable; the mechanism is the same for twenty
+    monkeypatch.setattr(sens, "node_groups", lambda model: {g: groups[g] for g in ("encoder.stage_9",
+                                                                                  "encoder.stage_1")})
+    table = cal.RangeTable.load(out / "calibration" / "pose.ranges.json")
+    x = cal.random_inputs(2, seed=3)
+    report = sens.analyse(prepared, table, x, target_mae=0.0, progress=False)
+    assert report.full_int8.pose_mae > 0 and report.full_int8.nme is None
+    assert set(report.groups) == {"encoder.stage_9", "encoder.stage_1"}
+    first = max(report.groups, key=lambda g: report.groups[g].pose_mae)
+    assert report.fallback[0] == first and [g for g, _ in report.steps] == report.fallback
+    assert report.steps[-1][1].pose_mae < report.full_int8.pose_mae
+    assert set(report.fallback_nodes) == {n for g in report.fallback for n in groups[g]}
+    js, md = sens.write_reports([report], tmp_path)
+    doc = json.loads(js.read_text())["pose"]
+    assert doc["fallback"] == report.fallback and doc["steps"][0]["to_float"] == first
+    assert "| encoder.stage_9 | 9 |" in md.read_text()
+
+
+def test_drift_metrics_against_fp32():
+    from mnn_edge.quantize.sensitivity import drift
+
+    lm = np.zeros((2, 68, 2))
+    lm[:, 36], lm[:, 45] = (100, 100), (150, 100)  # inter-ocular distance 50 px
+    ref = {"pose": np.zeros((2, 6), np.float32), "landmarks": lm}
+    got = {"pose": np.array([[1, -2, 3, 50, 50, 50]] * 2, np.float32), "landmarks": lm + (3, 4)}  # 5 px off
+    d = drift(ref, got)
+    assert d.pose_mae == pytest.approx(2.0) and d.nme == pytest.approx(0.1)
+
+
+def test_quantization_flag_combinations_are_checked(tmp_path, capsys):
+    from mnn_edge.cli_util import run_cli
+
+    base = ["--random-init", "--out", str(tmp_path / "o")]
+    for extra, message in ((["--sensitivity"], "--sensitivity only applies with --int8"),
+                           (["--int8", "--calib-random", "2", "--max-mae-increase", "0.5"], "pass both"),
+                           (["--int8", "--calib", str(tmp_path), "--calib-synthetic", "4"], "choose one")):
+        assert run_cli(export_main, base + extra) == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

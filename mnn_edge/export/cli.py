@@ -39,6 +39,7 @@ class ExportConfig:
     onnx: tuple[Path, ...] = ()  # quantize these FP32 exports instead of exporting a checkpoint
     sensitivity: bool = False  # --int8 --sensitivity: per-group INT8 effect table (and fallback choice)
     max_mae_increase: float | None = None  # degrees; with --sensitivity, choose float groups to meet it
+    sensitivity_images: int = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-mae-increase", type=float, default=None, metavar="DEG",
                    help="with --sensitivity: keep the most sensitive groups in float until the INT8 pose MAE "
                         "against FP32 is at most DEG degrees (e.g. 0.5)")
+    q.add_argument("--sensitivity-images", type=int, default=8, metavar="N",
+                   help="with --sensitivity: measure on the first N calibration images")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -114,6 +117,8 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
                            "--calib-synthetic N, or --ranges calibration/ to reuse range tables")
     if args.sensitivity and not args.int8:
         raise MnnEdgeError("--sensitivity only applies with --int8")
+    if args.sensitivity and args.sensitivity_images < 1:
+        raise MnnEdgeError("--sensitivity-images must be at least 1")
     if args.max_mae_increase is not None and not args.sensitivity:
         raise MnnEdgeError("--max-mae-increase chooses the fallback set from --sensitivity; pass both")
     calibration = None
@@ -137,7 +142,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
             raise MnnEdgeError("no starter checkpoint is installed; pass --checkpoint PATH or --random-init")
     return ExportConfig(checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
                         keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
-                        onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase)
+                        onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
+                        sensitivity_images=args.sensitivity_images)
 
 
 def load_source(cfg: ExportConfig) -> Checkpoint:
@@ -206,9 +212,12 @@ def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
 
     qcfg = cfg.quantize
     if cfg.sensitivity:
+        from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
         from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
 
-        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase)
+        reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"]
+        refuse_existing(planned_outputs(list(fp32), cfg.out, qcfg) + reports, cfg.force)
+        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase, cfg.sensitivity_images)
     result = quantize_exports(fp32, cfg.out, qcfg)
     print_summary(result)
     for stem, src in fp32.items():

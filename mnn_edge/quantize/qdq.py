@@ -141,6 +141,7 @@ class QdqConfig:
     flavour: Flavour
     per_channel: bool = True
     extra_float_nodes: tuple[str, ...] = ()  # from --sensitivity / the user, beyond the defaults
+    only_nodes: tuple[str, ...] = ()  # quantize just these nodes (sensitivity analysis); empty: all
 
 
 def _ort_options(flavour: Flavour) -> dict:
@@ -176,7 +177,8 @@ def quantize_qdq(prepared: str | Path, out: str | Path, table: RangeTable, cfg: 
     float_nodes = sorted({n for g in groups.values() for n in g} | set(cfg.extra_float_nodes))
     opts = _ort_options(cfg.flavour)
     quantizer = QDQQuantizer(model, cfg.per_channel, False, opts["weight_type"], opts["activation_type"],
-                             table.to_tensors_data(), [], float_nodes, list(CALIBRATED_OPS), opts["extra_options"])
+                             table.to_tensors_data(), list(cfg.only_nodes), float_nodes, list(CALIBRATED_OPS),
+                             opts["extra_options"])
     with contextlib.redirect_stdout(io.StringIO()):
         quantizer.quantize_model()
     quantizer.model.topological_sort()  # as ONNX Runtime's own save does
