@@ -158,7 +158,10 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     hair_v = look.is_hair(canon[:head_n] + np.array([0, 0.12, 0]))
     shell_tris = head_tris[hair_v[head_tris].any(axis=1)]
     c = _head_centre(verts, mesh)
-    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume)
+    # Irregular volume (tufts, a parting, flattened sides) so hair silhouettes are not smooth domes.
+    k = rng.normal(0, 4.0, size=(3, 3))
+    tuft = np.sin(canon[:head_n] @ k.T + rng.uniform(0, 2 * np.pi, size=3)).mean(axis=1)
+    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume * (1 + 0.6 * tuft))[:, None]
     sxy, sdepth, _ = _project_all(shell, pose)
     ras_h = rasterize(sxy, sdepth, shell_tris, size, size, cullable=np.ones(len(shell_tris), bool))
 

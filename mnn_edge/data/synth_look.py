@@ -193,13 +193,14 @@ class Light:
     ambient: float
     diffuse: float
     specular: float
+    fill: float  # strength of a fill light mirrored across the face (0 = none)
 
     @staticmethod
     def sample(rng: np.random.Generator) -> Light:
         # Mostly from the camera's side (photographs are lit for the face), sometimes grazing.
         d = np.array([rng.uniform(-1, 1), rng.uniform(-0.5, 1), rng.uniform(0.15, 1.0) ** 0.6])
         return Light(d / np.linalg.norm(d), float(rng.uniform(0.25, 0.6)), float(rng.uniform(0.5, 0.9)),
-                     float(rng.uniform(0, 0.25)))
+                     float(rng.uniform(0, 0.25)), float(rng.uniform(0, 0.4)) if rng.random() < 0.5 else 0.0)
 
 
 def shade(light: Light, normals: np.ndarray, mat: np.ndarray, col: np.ndarray) -> np.ndarray:
@@ -207,6 +208,10 @@ def shade(light: Light, normals: np.ndarray, mat: np.ndarray, col: np.ndarray) -
     n = normals / (np.linalg.norm(normals, axis=1, keepdims=True) + 1e-9)
     n = np.where(n[:, 2:3] < 0, -n, n)  # two-sided: thin pieces (ears, hair curtain) have no inside
     lam = np.clip(n @ light.direction, 0, 1)
+    if light.fill > 0:
+        # A dimmer fill light from the other side lifts the shadows (three-point lighting).
+        fill_dir = light.direction * np.array([-1, 0.3, 1])
+        lam = lam + light.fill * np.clip(n @ (fill_dir / np.linalg.norm(fill_dir)), 0, 1)
     half = light.direction + np.array([0, 0, 1.0])
     half /= np.linalg.norm(half)
     shiny = (mat == Material.SKIN) | (mat == Material.LIPS) | (mat == Material.EYE)
