@@ -616,8 +616,25 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
             n, static, _, mode = self._engine._t(name)
             if mode == trt.TensorIOMode.INPUT:
                 return self._shapes.get(name, tuple(static))
-            batch = next(iter(self._shapes.values()))[0] if self._shapes else -1
-            return (batch, *static[1:])
+            if not self._shapes:
+                return tuple(static)
+            batch = next(iter(self._shapes.values()))[0]
+            if all(d >= 0 for d in static[1:]):
+                return (batch, *static[1:])
+            return self._inferred_shapes()[name]  # TensorRT resolves such dims by shape inference
+
+        def _inferred_shapes(self):
+            key = tuple(sorted(self._shapes.items()))
+            if getattr(self, "_shape_cache_key", None) != key:
+                feeds = {}
+                for n, _s, d, m in self._engine._io:
+                    if m == trt.TensorIOMode.INPUT:
+                        feeds[n] = np.zeros(self._shapes[n], nptype(trt.DataType[d]))
+                outs = self._session.run(None, feeds)
+                names = [t[0] for t in self._engine._io if t[3] == trt.TensorIOMode.OUTPUT]
+                self._shape_cache = {n: tuple(v.shape) for n, v in zip(names, outs)}
+                self._shape_cache_key = key
+            return self._shape_cache
 
         def set_tensor_address(self, name, memory):
             self._engine._t(name)
