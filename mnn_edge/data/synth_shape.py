@@ -58,7 +58,7 @@ def landmark_displacements(rng: np.random.Generator, base: np.ndarray) -> np.nda
     # Jaw: wider/narrower towards the bottom, longer/shorter chin.
     jaw = np.arange(0, 17)
     low = np.clip((0.4 - base[jaw, 1]) / 1.1, 0, 1)
-    d[jaw, 0] += base[jaw, 0] * low * rng.uniform(-0.15, 0.12)
+    d[jaw, 0] += base[jaw, 0] * low * rng.uniform(-0.15, 0.2)
     d[_CHIN, 1] += rng.uniform(-0.06, 0.05) * _CHIN_W
     # A little asymmetry everywhere.
     d += rng.normal(0.0, 0.007, size=(68, 3))
@@ -67,7 +67,7 @@ def landmark_displacements(rng: np.random.Generator, base: np.ndarray) -> np.nda
 
 def global_stretch(rng: np.random.Generator) -> np.ndarray:
     """Diagonal (3,) stretch of the whole head: width, height, depth."""
-    return np.array([rng.uniform(0.9, 1.1), rng.uniform(0.92, 1.1), rng.uniform(0.85, 1.15)])
+    return np.array([rng.uniform(0.9, 1.1), rng.uniform(0.92, 1.1), rng.uniform(0.85, 1.2)])
 
 
 def skull_shape(rng: np.random.Generator) -> np.ndarray:
