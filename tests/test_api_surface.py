@@ -109,3 +109,13 @@ def test_the_check_catches_names_a_release_lacks():
     assert api.check_trt_names({("IExecutionContext", "execute_async_v2")}, "11.4.0.106")  # removed in 10.0
     assert api.check_trt_names({("IBuilderConfig", "max_workspace_size")}, "10.3.0")  # removed in 10.0
     assert not api.check_trt_names({("module", "IProgressMonitor")}, "8.6.1")  # guarded by a capability check
+
+
+def test_enum_member_list_covers_the_code():
+    """Every ``trt.Enum.MEMBER`` written in our TensorRT code is in ENUM_MEMBERS_USED (so it is checked)."""
+    files = [*sorted((ROOT / "mnn_edge/engine").glob("*.py")), ROOT / "mnn_edge/runtime/tensorrt_backend.py"]
+    written = set()
+    for f in files:
+        written |= {n for n in _attributes_on(f, {"trt"}) if "." in n and not n.split(".")[1].startswith("_")}
+    listed = {f"{e}.{m}" for e, ms in api.ENUM_MEMBERS_USED.items() for m in ms}
+    assert written and sorted(written - listed) == []

@@ -34,6 +34,7 @@ ENUM_MEMBERS_USED = {
     "DeviceType": ("DLA",),
     "TensorIOMode": ("INPUT", "OUTPUT"),
     "ILogger": ("ERROR", "INTERNAL_ERROR", "WARNING"),
+    "Logger": ("WARNING",),
 }
 GUARDED = {  # (owner, name): the capability check that guards it
     ("NetworkDefinitionCreationFlag", "EXPLICIT_BATCH"): "Capabilities.explicit_batch_flag",

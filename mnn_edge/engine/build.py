@@ -10,7 +10,10 @@ IOptimizationProfile, ITimingCache, IProgressMonitor):
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, bytes)
     profile = builder.create_optimization_profile(); profile.set_shape(name, min, opt, max)
-    config.add_optimization_profile(profile)
+    # IBuilderConfig.add_optimization_profile docs: "The index of the optimization profile ... or -1
+    # if the input is not valid".
+    if config.add_optimization_profile(profile) < 0:
+        raise MnnEdgeError(f"TensorRT rejected the batch profile {cfg.min_batch}/{cfg.opt_batch}/{cfg.max_batch}")
     config.set_flag(trt.BuilderFlag.FP16 | INT8)   # weakly typed builds only (never on 11.x)
     config.default_device_type = trt.DeviceType.DLA; config.DLA_core = n; GPU_FALLBACK flag
     cache = config.create_timing_cache(bytes);  config.set_timing_cache(cache, ignore_mismatch=False)
@@ -341,7 +344,10 @@ def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: O
         if any(d < 0 for d in rest):
             raise MnnEdgeError(f"input '{t.name}' has dynamic non-batch dims {_dims(t.shape)}; only the batch may vary")
         profile.set_shape(t.name, (cfg.min_batch, *rest), (cfg.opt_batch, *rest), (cfg.max_batch, *rest))
-    config.add_optimization_profile(profile)
+    # IBuilderConfig.add_optimization_profile docs: "The index of the optimization profile ... or -1
+    # if the input is not valid".
+    if config.add_optimization_profile(profile) < 0:
+        raise MnnEdgeError(f"TensorRT rejected the batch profile {cfg.min_batch}/{cfg.opt_batch}/{cfg.max_batch}")
 
     if cfg.dla_core is not None:
         if builder.num_DLA_cores <= cfg.dla_core:
