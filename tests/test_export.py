@@ -55,6 +55,7 @@ def test_export_prints_parity_and_refuses_to_overwrite(tmp_path, capsys):
     assert "RANDOM WEIGHTS" in printed.err
     parity = [line for line in printed.out.splitlines() if line.startswith("parity ")]
     assert len(parity) == 4 and all(line.endswith("ok") for line in parity), printed.out
+    assert "tensorrt-compat pose.onnx: ok" in printed.out and "tensorrt-compat mnn.onnx: ok" in printed.out
     with pytest.raises(MnnEdgeError, match="already exist.*--force"):
         export_main(["--random-init", "--out", str(out), "-L", "5"])
     assert sorted(p.name for p in out.iterdir()) == ["mnn.onnx", "pose.onnx"]  # no temporaries left
@@ -111,3 +112,34 @@ def test_export_without_checkpoint_explains_how(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "default_checkpoint_path", lambda: tmp_path / "absent.pt")
     assert run_cli(export_main, ["--out", str(tmp_path)]) == 1
     assert "--checkpoint PATH or --random-init" in capsys.readouterr().err
+
+
+def test_fp16_int8_flags_quantize_what_was_just_exported(random_export, tmp_path, monkeypatch, capsys):
+    """--fp16 / --int8 run after the FP32 export on its files (the export itself is stubbed here:
+    the real one is covered above and by the random_export fixture)."""
+    import shutil
+
+    from mnn_edge.export import cli
+
+    out = tmp_path / "out"
+    (out / "pose.fp16.onnx").parent.mkdir()
+    (out / "pose.fp16.onnx").write_bytes(b"old")
+    called = []
+    monkeypatch.setattr(cli, "load_source", lambda cfg: called.append("load") or None)
+    # an existing variant is refused before the (slow) checkpoint load and export
+    with pytest.raises(MnnEdgeError, match="pose.fp16.onnx already exist; pass --force"):
+        export_main(["--random-init", "--out", str(out), "--fp16"])
+    assert called == []
+
+    def fake_export(cfg, ckpt):
+        paths = {ModelKind.POSE: cfg.out / "pose.onnx", ModelKind.FULL: cfg.out / "mnn.onnx"}
+        for path in paths.values():
+            shutil.copy(random_export / path.name, path)
+        return paths
+
+    monkeypatch.setattr(cli, "export_fp32", fake_export)
+    assert export_main(["--random-init", "--out", str(out), "--fp16", "--force", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["mnn.fp16.onnx", "mnn.onnx", "pose.fp16.onnx", "pose.onnx"]
+    assert "drift pose.fp16.onnx vs pose.onnx" in printed and "drift mnn.fp16.onnx vs mnn.onnx" in printed
+    assert get_metadata(onnx.load(str(out / "mnn.fp16.onnx"))).precision is Precision.FP16
