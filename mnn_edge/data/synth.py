@@ -19,7 +19,7 @@ import numpy as np
 import scipy.io
 
 from mnn_edge.data.mesh import HeadMesh, Material, head_mesh, vertex_normals
-from mnn_edge.data.raster import interpolate, rasterize
+from mnn_edge.data.raster import Raster, interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, shade, skin_vertex_colours
 from mnn_edge.data.synth_props import draw_glasses
@@ -105,10 +105,6 @@ def _visibility(xy: np.ndarray, depth: np.ndarray, zbuf: np.ndarray, tol: float)
     return vis
 
 
-def _head_centre(verts: np.ndarray, mesh: HeadMesh) -> np.ndarray:
-    return verts[:mesh.head_vertex_count].mean(axis=0)
-
-
 def _auto_exposure(rng: np.random.Generator, img: np.ndarray, face: np.ndarray) -> np.ndarray:
     """Scale the whole picture so the head's mean brightness lands in a photographic range."""
     if not face.any():
@@ -141,29 +137,42 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     pose = sample_pose(rng, shape_3d, size) if pose is None else np.asarray(pose, dtype=np.float64)
     look = Look.sample(rng)
     light = Light.sample(rng)
+    img, zbuf, head_mask, xy, depth = _render_head(rng, mesh, verts, pose, look, light, size)
+
+    lm_xy, lm_depth = xy[:68], depth[:68]
+    vis = _visibility(lm_xy, lm_depth, zbuf, tol=max(0.05 * pose[5], 1.5))
+    ix = np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)
+    iy = np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1)
+    if rng.random() < GLASSES_P:
+        def project_pts(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pxy, pdepth, _ = _project_all(points, pose)
+            return pxy, pdepth
+
+        vis &= ~draw_glasses(rng, img, verts, project_pts, zbuf, pose[5])[iy, ix]
+    if rng.random() < OCCLUDER_P and occlude:
+        vis &= ~draw_occluders(rng, img, lm_xy, face_size=1.4 * pose[5])[iy, ix]
+    out = camera_artefacts(rng, _auto_exposure(rng, img, head_mask))
+    labels = SynthLabels(landmarks=lm_xy, depth=lm_depth, visibility=vis.astype(np.float32), pose=pose,
+                         shape_3d=shape_3d, jpeg_quality=int(rng.integers(40, 96)))
+    return out, labels
+
+
+def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray, look: Look,
+                 light: Light, size: int) -> tuple[np.ndarray, ...]:
+    """Head, neck, torso, ears and hair over a background: (float RGB image, z-buffer, head mask,
+    projected vertices (V,2), their depths (V,)). ``verts`` may be changed (hair length)."""
+    canon = np.asarray(mesh.vertices)
     mats_all = np.asarray(mesh.materials)
-    curtain = np.unique(np.asarray(mesh.triangles)[mats_all == Material.HAIR])
     if look.long_hair:
         # Hair length: stretch the curtain downward below its top ring.
+        curtain = np.unique(np.asarray(mesh.triangles)[mats_all == Material.HAIR])
         top = verts[curtain, 1].max()
         verts[curtain, 1] = top + (verts[curtain, 1] - top) * look.long_hair
     active = (mats_all != Material.HAIR) | (look.long_hair > 0)
     tris, mats = np.asarray(mesh.triangles)[active], mats_all[active]
     xy, depth, rot = _project_all(verts, pose)
     ras = rasterize(xy, depth, tris, size, size, cullable=np.asarray(mesh.cullable)[active])
-
-    # Hair volume: the hair-covered part of the head, pushed out from the head centre.
-    head_n = mesh.head_vertex_count
-    head_tris = np.asarray(mesh.triangles)[np.asarray(mesh.cullable)]
-    hair_v = look.is_hair(canon[:head_n] + np.array([0, 0.12, 0]))
-    shell_tris = head_tris[hair_v[head_tris].any(axis=1)]
-    c = _head_centre(verts, mesh)
-    # Irregular volume (tufts, a parting, flattened sides) so hair silhouettes are not smooth domes.
-    k = rng.normal(0, 4.0, size=(3, 3))
-    tuft = np.sin(canon[:head_n] @ k.T + rng.uniform(0, 2 * np.pi, size=3)).mean(axis=1)
-    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume * (1 + 0.6 * tuft))[:, None]
-    sxy, sdepth, _ = _project_all(shell, pose)
-    ras_h = rasterize(sxy, sdepth, shell_tris, size, size, cullable=np.ones(len(shell_tris), bool))
+    ras_h, shell_tris = _hair_shell(rng, mesh, verts, pose, look, size)
 
     normals = vertex_normals(verts, np.asarray(mesh.triangles)) @ rot.T
     vcol = skin_vertex_colours(rng, look, canon)
@@ -175,10 +184,11 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     img = background(rng, size)
     img[m] = shade(light, px[m, 6:9], mat, col)
 
+    head_n = mesh.head_vertex_count
     hpx = interpolate(ras_h, shell_tris, np.concatenate([canon[:head_n], normals[:head_n]], axis=1)
                       .astype(np.float32))
     hm = ras_h.mask & (ras_h.depth > ras.depth)
-    hm[hm] = look.is_hair(hpx[hm, 0:3])
+    hm[hm] = look.is_hair(hpx[hm, 0:3])  # the shell only shows where its point is hair
     hmat = np.full(int(hm.sum()), Material.HAIR, dtype=np.int8)
     img[hm] = shade(light, hpx[hm, 3:6], hmat, hair_albedo(look, hpx[hm, 0:3]))
     zbuf = np.where(hm, ras_h.depth, ras.depth)
@@ -186,26 +196,24 @@ def render_face(rng: np.random.Generator, image_size: int = 256, *, deform: bool
     grain = smooth_noise(rng, size, max(8, size // 4))[..., 0] * rng.uniform(0.02, 0.08)
     head = m | hm
     img[head] *= 1 + grain[head, None]
+    return img, zbuf, head, xy, depth
 
-    lm_xy, lm_depth = xy[:68], depth[:68]
-    vis = _visibility(lm_xy, lm_depth, zbuf, tol=max(0.05 * pose[5], 1.5))
-    if rng.random() < GLASSES_P:
-        def project_pts(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            pxy, pdepth, _ = _project_all(points, pose)
-            return pxy, pdepth
 
-        lens = draw_glasses(rng, img, verts, project_pts, zbuf, pose[5])
-        vis &= ~lens[np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1),
-                     np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)]
-    if rng.random() < OCCLUDER_P and occlude:
-        occ = draw_occluders(rng, img, lm_xy, face_size=1.4 * pose[5])
-        ix = np.clip(np.rint(lm_xy[:, 0]).astype(int), 0, size - 1)
-        iy = np.clip(np.rint(lm_xy[:, 1]).astype(int), 0, size - 1)
-        vis &= ~occ[iy, ix]
-    out = camera_artefacts(rng, _auto_exposure(rng, img, m | hm))
-    labels = SynthLabels(landmarks=lm_xy, depth=lm_depth, visibility=vis.astype(np.float32), pose=pose,
-                         shape_3d=shape_3d, jpeg_quality=int(rng.integers(40, 96)))
-    return out, labels
+def _hair_shell(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray, look: Look,
+                size: int) -> tuple[Raster, np.ndarray]:
+    """Raster of the hair-covered part of the head pushed out from the head centre (hair volume)."""
+    canon = np.asarray(mesh.vertices)
+    head_n = mesh.head_vertex_count
+    head_tris = np.asarray(mesh.triangles)[np.asarray(mesh.cullable)]
+    hair_v = look.is_hair(canon[:head_n] + np.array([0, 0.12, 0]))  # a margin below the hairline
+    shell_tris = head_tris[hair_v[head_tris].any(axis=1)]
+    c = verts[:head_n].mean(axis=0)
+    # Irregular volume (tufts, a parting, flattened sides) so hair silhouettes are not smooth domes.
+    k = rng.normal(0, 4.0, size=(3, 3))
+    tuft = np.sin(canon[:head_n] @ k.T + rng.uniform(0, 2 * np.pi, size=3)).mean(axis=1)
+    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume * (1 + 0.6 * tuft))[:, None]
+    sxy, sdepth, _ = _project_all(shell, pose)
+    return rasterize(sxy, sdepth, shell_tris, size, size, cullable=np.ones(len(shell_tris), bool)), shell_tris
 
 
 def face_name(i: int) -> str:
