@@ -139,6 +139,8 @@ def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, p
     if batch < 1:
         raise MnnEdgeError(f"batch must be >= 1, got {batch}")
     meta = runner.metadata
+    if runner.input_spec.max_batch is not None:  # a TensorRT engine's profile caps the batch
+        batch = min(batch, runner.input_spec.max_batch)
     acc = _Accumulator()
     with tqdm(total=len(samples), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, len(samples), batch):
