@@ -126,6 +126,10 @@ def test_trt_flavour_symmetric_s8_float_biases_and_compat(quantized):
             if len(conv.input) > 2:
                 assert conv.input[2] in consts and consts[conv.input[2]].dtype == np.float32
         assert per_channel >= 35
+        # TensorRT placement: Q/DQ on layer inputs, never between a convolution and its ReLU
+        for q in _nodes(model, "QuantizeLinear"):
+            src = producers.get(q.input[0])
+            assert src is None or src.op_type not in ("Conv", "ConvTranspose"), q.name
         assert check_trt_compat(path) == []
 
 

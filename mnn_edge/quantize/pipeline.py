@@ -86,7 +86,6 @@ class QuantizeResult:
     artifacts: dict[str, Path] = field(default_factory=dict)  # file name -> path
     tables: dict[str, Path] = field(default_factory=dict)  # model -> range table written or reused
     compat: dict[str, list[str]] = field(default_factory=dict)  # file name -> TensorRT problems
-    prepared: dict[str, Path] = field(default_factory=dict)  # model -> pre-processed FP32 (temporary)
 
 
 def planned_outputs(models: list[str], out_dir: Path, cfg: QuantizeConfig) -> list[Path]:
@@ -150,7 +149,6 @@ def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfi
         for m, src in fp32.items():
             meta = metas[m]
             prepared = prepare_fp32(src, Path(tmp) / f"{m}.prepared.onnx")
-            result.prepared[m] = prepared
             if cfg.fp16:
                 path = convert_fp16(prepared, out_dir / fp16_artifact_name(m))
                 result.artifacts[path.name] = path
@@ -174,7 +172,6 @@ def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfi
                 result.artifacts[path.name] = path
         for name, path in result.artifacts.items():
             result.compat[name] = check_trt_compat(path)
-    result.prepared = {}  # the temporary folder is gone
     return result
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import tempfile
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -150,6 +148,10 @@ def _ort_options(flavour: Flavour) -> dict:
     if flavour is Flavour.CPU:
         return dict(activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, extra_options={})
     return dict(activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, extra_options={
+        # TensorRT placement: Q/DQ on the inputs of the quantized layers only, none between a Conv and its
+        # ReLU (TensorRT fuses Conv+ReLU+Q itself; a Q/DQ pair on the Conv output would be an extra
+        # requantization and an extra rounding).
+        "OpTypesToExcludeOutputQuantization": ["Conv", "ConvTranspose", "Relu"],
         "ActivationSymmetric": True,  # zero point 0 on every activation
         "WeightSymmetric": True,
         "QuantizeBias": False,  # float biases: no int32 DequantizeLinear
@@ -204,22 +206,3 @@ def _missing_ranges(model: onnx.ModelProto, table: RangeTable) -> list[str]:
     wanted = {t for n in model.graph.node if n.op_type in CALIBRATED_OPS for t in (n.input[0], *n.output)
               if t and t not in inits}
     return sorted(wanted - set(table.ranges))
-
-
-def quantize_both(prepared: str | Path, out_dir: str | Path, model: str, table: RangeTable,
-                  flavours: Sequence[Flavour] = (Flavour.CPU, Flavour.TRT),
-                  extra_float_nodes: Iterable[str] = ()) -> dict[Flavour, Path]:
-    """Write ``<model>.int8.onnx`` and ``<model>.int8-trt.onnx`` (or the flavours asked for)."""
-    paths = {}
-    for flavour in flavours:
-        path = Path(out_dir) / artifact_name(model, flavour)
-        quantize_qdq(prepared, path, table, QdqConfig(flavour, extra_float_nodes=tuple(extra_float_nodes)))
-        paths[flavour] = path
-    return paths
-
-
-def prepared_copy(src: str | Path) -> tempfile.TemporaryDirectory:
-    """A temporary folder holding ``prepared.onnx`` for ``src`` (the caller cleans it up)."""
-    tmp = tempfile.TemporaryDirectory(prefix="mnn-quant-")
-    prepare_fp32(src, Path(tmp.name) / "prepared.onnx")
-    return tmp
