@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 from matplotlib.path import Path as PolyPath
+from scipy.interpolate import CloughTocher2DInterpolator
 from scipy.spatial import ConvexHull
 
 from mnn_edge.meanface import mean_face
@@ -67,6 +68,7 @@ class HeadMesh:
     spread: np.ndarray
     head_vertex_count: int  # vertices [0, head_vertex_count) are the star-shaped head
     cullable: np.ndarray  # (T,) bool: triangles of the closed head (back faces can be skipped)
+    face_distance: np.ndarray  # (V_head-68,) distance of each non-landmark head vertex to the nearest landmark
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:
@@ -103,6 +105,24 @@ def _radius_field(dirs: np.ndarray, lm_dirs: np.ndarray, lm_res: np.ndarray, sig
     w = np.exp(-((np.arccos(cosang) / sigma) ** 2))
     corr = (w @ lm_res) / (w.sum(axis=1) + 0.15)
     return _ellipsoid_radius(dirs) + corr
+
+
+def _onto_face(points: np.ndarray, dirs: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Move the front vertices (along z only) onto a smooth height field z(x, y) through the
+    landmarks, and behind the outline outside it. The angular radius field alone lets the cheeks
+    bulge out in front of the jaw line (hiding it in frontal views); a height field has one surface
+    point per (x, y), so every landmark of a frontal face is on the visible surface."""
+    height = CloughTocher2DInterpolator(lm[:, :2], lm[:, 2])
+    out = points.copy()
+    front = dirs[:, 2] > 0.2
+    h = height(points[:, :2])
+    inside = np.isfinite(h)
+    d = np.linalg.norm(points[:, None, :2] - lm[None, :, :2], axis=2)
+    near = d.argmin(axis=1)
+    # Outside the outline the surface falls away behind its nearest landmark, never rises in front.
+    fall = np.minimum(points[:, 2], lm[near, 2] - 1.2 * d[np.arange(len(d)), near])
+    out[front, 2] = np.where(inside, h, fall)[front]
+    return out
 
 
 def _orient_outward(verts: np.ndarray, tris: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -190,7 +210,7 @@ def head_mesh() -> HeadMesh:
     tris = ConvexHull(dirs).simplices.astype(np.int32)
     if len(np.unique(tris)) != len(dirs):
         raise RuntimeError("head mesh: a landmark direction was dropped by the hull")
-    extra = HEAD_CENTRE + sphere * radii[:, None]
+    extra = _onto_face(HEAD_CENTRE + sphere * radii[:, None], sphere, lm)
     # Topology from the parted-lips face, geometry from the exact mean face.
     head_verts = np.concatenate([lm, extra])
     head_topo = np.concatenate([lm_topo, extra])
@@ -200,7 +220,8 @@ def head_mesh() -> HeadMesh:
     # Landmark displacements reach nearby skin smoothly, fading with distance (canonical space).
     d2 = ((extra[:, None, :] - lm[None]) ** 2).sum(axis=2)
     w = np.exp(-d2 / (2 * 0.12**2))
-    spread = w / (w.sum(axis=1, keepdims=True) + 0.3)
+    spread = w / (w.sum(axis=1, keepdims=True) + 0.1)
+    face_distance = np.sqrt(d2.min(axis=1))
 
     pieces_v, pieces_t, pieces_m = [head_verts], [tris], [mats]
     base = len(head_verts)
@@ -216,8 +237,8 @@ def head_mesh() -> HeadMesh:
     all_tris = np.concatenate(pieces_t)
     mesh = HeadMesh(vertices=verts, triangles=all_tris, materials=np.concatenate(pieces_m),
                     spread=spread, head_vertex_count=len(head_verts),
-                    cullable=all_tris.max(axis=1) < len(head_verts))
-    for arr in (mesh.vertices, mesh.triangles, mesh.materials, mesh.spread, mesh.cullable):
+                    cullable=all_tris.max(axis=1) < len(head_verts), face_distance=face_distance)
+    for arr in (mesh.vertices, mesh.triangles, mesh.materials, mesh.spread, mesh.cullable, mesh.face_distance):
         arr.setflags(write=False)
     return mesh
 

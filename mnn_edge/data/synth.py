@@ -21,7 +21,7 @@ import scipy.io
 from mnn_edge.data.mesh import HeadMesh, Material, head_mesh, vertex_normals
 from mnn_edge.data.raster import Raster, interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
-from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, shade, skin_vertex_colours
+from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, hat_albedo, shade, skin_vertex_colours
 from mnn_edge.data.synth_props import draw_glasses
 from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders, smooth_noise
 from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements, skull_shape
@@ -192,6 +192,16 @@ def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, po
     hmat = np.full(int(hm.sum()), Material.HAIR, dtype=np.int8)
     img[hm] = shade(light, hpx[hm, 3:6], hmat, hair_albedo(look, hpx[hm, 0:3]))
     zbuf = np.where(hm, ras_h.depth, ras.depth)
+    if look.hat:
+        ras_c, cap_tris = _shell(mesh, verts, pose, look.is_hat, look.hair_volume * 1.6 + 0.03, None, size)
+        cpx = interpolate(ras_c, cap_tris, np.concatenate([canon[:head_n], normals[:head_n]], axis=1)
+                          .astype(np.float32))
+        cm = ras_c.mask & (ras_c.depth > zbuf)
+        cm[cm] = look.is_hat(cpx[cm, 0:3])
+        img[cm] = shade(light, cpx[cm, 3:6], np.full(int(cm.sum()), Material.CLOTH, dtype=np.int8),
+                        hat_albedo(look, cpx[cm, 0:3]))
+        zbuf = np.where(cm, ras_c.depth, zbuf)
+        hm |= cm
     # Fine skin/hair grain (pores, freckles, strands) so surfaces are never perfectly smooth.
     grain = smooth_noise(rng, size, max(8, size // 4))[..., 0] * rng.uniform(0.02, 0.08)
     head = m | hm
@@ -202,18 +212,27 @@ def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, po
 def _hair_shell(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray, look: Look,
                 size: int) -> tuple[Raster, np.ndarray]:
     """Raster of the hair-covered part of the head pushed out from the head centre (hair volume)."""
+    head_n = mesh.head_vertex_count
+    # Irregular volume (tufts, a parting, flattened sides) so hair silhouettes are not smooth domes.
+    k = rng.normal(0, 4.0, size=(3, 3))
+    tuft = np.sin(np.asarray(mesh.vertices)[:head_n] @ k.T + rng.uniform(0, 2 * np.pi, size=3)).mean(axis=1)
+    return _shell(mesh, verts, pose, look.is_hair, look.hair_volume, tuft, size)
+
+
+def _shell(mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray, region, volume: float,
+           bumps: np.ndarray | None, size: int) -> tuple[Raster, np.ndarray]:
+    """Raster of the head triangles touching ``region`` (a predicate on canonical points), pushed
+    out from the head centre by ``volume`` (times 1 + 0.6 ``bumps`` per vertex)."""
     canon = np.asarray(mesh.vertices)
     head_n = mesh.head_vertex_count
     head_tris = np.asarray(mesh.triangles)[np.asarray(mesh.cullable)]
-    hair_v = look.is_hair(canon[:head_n] + np.array([0, 0.12, 0]))  # a margin below the hairline
-    shell_tris = head_tris[hair_v[head_tris].any(axis=1)]
+    inside = region(canon[:head_n] + np.array([0, 0.12, 0]))  # a margin below the region's edge
+    tris = head_tris[inside[head_tris].any(axis=1)]
     c = verts[:head_n].mean(axis=0)
-    # Irregular volume (tufts, a parting, flattened sides) so hair silhouettes are not smooth domes.
-    k = rng.normal(0, 4.0, size=(3, 3))
-    tuft = np.sin(canon[:head_n] @ k.T + rng.uniform(0, 2 * np.pi, size=3)).mean(axis=1)
-    shell = c + (verts[:head_n] - c) * (1 + look.hair_volume * (1 + 0.6 * tuft))[:, None]
+    grow = volume * (1 + 0.6 * bumps) if bumps is not None else np.full(head_n, volume)
+    shell = c + (verts[:head_n] - c) * (1 + grow)[:, None]
     sxy, sdepth, _ = _project_all(shell, pose)
-    return rasterize(sxy, sdepth, shell_tris, size, size, cullable=np.ones(len(shell_tris), bool)), shell_tris
+    return rasterize(sxy, sdepth, tris, size, size, cullable=np.ones(len(tris), bool)), tris
 
 
 def face_name(i: int) -> str:

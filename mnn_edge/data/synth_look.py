@@ -44,6 +44,8 @@ class Look:
     cloth: np.ndarray
     fold: float  # nasolabial fold darkness
     teeth: bool  # upper teeth show when the mouth is open
+    hat: float  # 0 = none, else the cap rim's height at the forehead (canonical y)
+    hat_colour: np.ndarray
     cheek_red: float
 
     @staticmethod
@@ -64,6 +66,8 @@ class Look:
             gaze=rng.normal(0, 0.02, size=2), cloth=rng.uniform(0, 1, size=3),
             fold=float(rng.uniform(0.0, 0.25)), cheek_red=float(rng.uniform(0, 0.06)),
             teeth=bool(rng.random() < 0.6),
+            hat=float(rng.uniform(0.68, 0.9)) if rng.random() < 0.07 else 0.0,
+            hat_colour=rng.uniform(0, 1, size=3),
         )
 
     def is_hair(self, canon: np.ndarray) -> np.ndarray:
@@ -73,6 +77,14 @@ class Look:
         freq, phase = self.hair_wiggle
         line = self.hair_front - behind * (self.hair_front - self.hair_back) + 0.035 * np.sin(x * freq + phase)
         return y > line
+
+    def is_hat(self, canon: np.ndarray) -> np.ndarray:
+        """A knitted cap over the top of the head, its rim tilted down toward the back."""
+        if not self.hat:
+            return np.zeros(len(canon), dtype=bool)
+        y, z = canon[:, 1], canon[:, 2]
+        behind = np.clip((-z - 0.3) / 1.6, 0, 1)
+        return y > self.hat - 0.45 * behind
 
 
 def _polyline_distance(xy: np.ndarray, line: np.ndarray) -> np.ndarray:
@@ -116,6 +128,12 @@ def hair_albedo(look: Look, canon: np.ndarray) -> np.ndarray:
     # Low enough frequencies not to alias into moire at 256 px; the camera blur softens the rest.
     strands = 1 + 0.10 * np.sin(theta * 47 + 2.5 * np.sin(y * 5)) + 0.07 * np.sin(theta * 23 + y * 2)
     return look.hair * strands[:, None]
+
+
+def hat_albedo(look: Look, canon: np.ndarray) -> np.ndarray:
+    """Knit ribs running up the cap."""
+    theta = np.arctan2(canon[:, 0], canon[:, 2] + 1.15)
+    return look.hat_colour * (1 + 0.15 * np.sin(theta * 60))[:, None]
 
 
 def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, mat: np.ndarray,

@@ -84,7 +84,9 @@ def deformed_vertices(mesh: HeadMesh, lm_disp: np.ndarray, stretch: np.ndarray,
     head = slice(68, mesh.head_vertex_count)
     if skull is not None:
         centre = verts[:mesh.head_vertex_count].mean(axis=0)
-        far = 1.0 - mesh.spread.sum(axis=1)  # ~0 beside landmarks, 1 on the back of the skull
+        # 0 within 0.15 of a landmark, 1 from 0.55 on: the skin around the landmarks keeps its
+        # place, or a stretched skull would bulge over the jaw line and hide it from the front.
+        far = np.clip((mesh.face_distance - 0.15) / 0.4, 0, 1) ** 2
         off = verts[head] - centre
         verts[head] = centre + off * (1 + (skull[:3] - 1) * far[:, None])
         x, y, z = mesh.vertices[head].T
