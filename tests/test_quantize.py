@@ -343,3 +343,19 @@ def test_quantization_flag_combinations_are_checked(tmp_path, capsys):
         assert run_cli(export_main, base + extra) == 1
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_calibration_inputs_use_the_inference_crop_and_normalisation(shared_data):
+    from mnn_edge.data.crop import crop_sample
+    from mnn_edge.data.readers import load_image_rgb, read_dataset
+    from mnn_edge.metadata import ModelKind, ModelMetadata
+    from mnn_edge.preprocess import to_input
+
+    meta = ModelMetadata(kind=ModelKind.FULL, num_landmarks=68)
+    root = shared_data / "samples" / "aflw2000"
+    with pytest.warns(UserWarning, match="only 4 calibration images"):
+        x = cal.inputs_from_dataset(root, "aflw2000", meta, progress=False)
+    assert x.shape == (4, 3, 256, 256) and x.dtype == np.float32
+    first = read_dataset(root, "aflw2000")[0]
+    expected = to_input(crop_sample(first, load_image_rgb(first.image_path), size=256).image, meta)
+    np.testing.assert_array_equal(x[0], expected[0])

@@ -15,6 +15,7 @@ import torch
 
 from mnn_edge.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
 from mnn_edge.cli_util import run_cli
+from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
@@ -74,8 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quantize these existing FP32 exports (e.g. export/pose.onnx export/mnn.onnx) instead "
                         "of exporting a checkpoint; outputs go to --out")
     q.add_argument("--calib", type=Path, metavar="DIR", help="calibration dataset folder")
-    q.add_argument("--calib-format", default="synthetic", metavar="FMT",
-                   help="format of --calib: synthetic, aflw2000, 300wlp, biwi, 300w, cofw, wflw")
+    q.add_argument("--calib-format", default="synthetic", choices=FORMATS, help="dataset format of --calib")
     q.add_argument("--calib-limit", type=int, default=None, metavar="N", help="use at most N images of --calib")
     q.add_argument("--calib-synthetic", type=int, metavar="N",
                    help="render N synthetic faces to calibrate with (64-256 is a good range)")
