@@ -74,6 +74,13 @@ def test_frontal_face_is_mostly_visible():
     assert lab.visibility.mean() > 0.9
 
 
+@pytest.mark.parametrize("i", range(6))
+def test_deformed_frontal_faces_show_their_jaw_line(i):
+    # Cheeks or a stretched skull must never bulge over the jaw contour seen from the front.
+    _, lab = render_face(_rng(100 + i), SIZE, pose=_posed(0), occlude=False)
+    assert lab.visibility[:17].sum() >= 16
+
+
 @pytest.mark.parametrize("yaw", [80.0, -80.0])
 def test_turned_face_hides_its_far_jaw(yaw):
     _, lab = render_face(_rng(1), SIZE, deform=False, pose=_posed(yaw), occlude=False)
