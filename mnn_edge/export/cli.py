@@ -103,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None:
+    if args.sensitivity and not args.int8:
+        raise MnnEdgeError("--sensitivity only applies with --int8")
     if not (args.int8 or args.fp16):
         for flag, value in (("--calib", args.calib), ("--calib-synthetic", args.calib_synthetic),
-                            ("--ranges", args.ranges), ("--sensitivity", args.sensitivity), ("--onnx", args.onnx)):
+                            ("--ranges", args.ranges), ("--onnx", args.onnx)):
             if value:
                 raise MnnEdgeError(f"{flag} only applies with --int8 or --fp16")
         return None
@@ -115,8 +117,6 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
     if args.int8 and not args.ranges and not any(sources):
         raise MnnEdgeError("--int8 needs calibration images: --calib DIR [--calib-format FMT], "
                            "--calib-synthetic N, or --ranges calibration/ to reuse range tables")
-    if args.sensitivity and not args.int8:
-        raise MnnEdgeError("--sensitivity only applies with --int8")
     if args.sensitivity and args.sensitivity_images < 1:
         raise MnnEdgeError("--sensitivity-images must be at least 1")
     if args.max_mae_increase is not None and not args.sensitivity:
@@ -206,17 +206,23 @@ def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
     return sources
 
 
+def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
+    """Every FP16/INT8 output of this run (variants, range tables, sensitivity reports) is new, or --force."""
+    from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
+
+    reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity else []
+    refuse_existing(planned_outputs(stems, cfg.out, cfg.quantize) + reports, cfg.force)
+
+
 def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
     """The --int8 / --fp16 part: variants, range tables, TensorRT-compat and drift reports."""
     from mnn_edge.quantize.pipeline import drift_lines, print_summary, quantize_exports
 
     qcfg = cfg.quantize
+    refuse_existing_variants(cfg, list(fp32))
     if cfg.sensitivity:
-        from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
         from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
 
-        reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"]
-        refuse_existing(planned_outputs(list(fp32), cfg.out, qcfg) + reports, cfg.force)
         qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase, cfg.sensitivity_images)
     result = quantize_exports(fp32, cfg.out, qcfg)
     print_summary(result)
@@ -232,10 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         export_quantized(cfg, fp32_sources(cfg))
         return 0
     if cfg.quantize is not None:
-        # Refuse before the (slow) FP32 export when a variant would be overwritten.
-        from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
-
-        refuse_existing(planned_outputs(list(ARTIFACT_NAMES.values()), cfg.out, cfg.quantize), cfg.force)
+        refuse_existing_variants(cfg, list(ARTIFACT_NAMES.values()))  # before the (slow) FP32 export
     ckpt = load_source(cfg)
     paths = export_fp32(cfg, ckpt)
     for line in check_fp32_compat(paths.values()):
