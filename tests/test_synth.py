@@ -43,6 +43,10 @@ def test_deformed_shape_projects_onto_labels(i):
     assert 0.005 < delta < 0.5
     inside = (lab.landmarks >= 0) & (lab.landmarks <= SIZE - 1)
     assert inside.all()
+    sample = lab.to_sample("x.jpg")
+    np.testing.assert_array_equal(sample.landmarks, lab.landmarks)
+    np.testing.assert_array_equal(sample.angles, lab.pose[:3])
+    assert sample.source == "synthetic"
 
 
 def test_same_seed_same_face_different_seed_different_face():

@@ -27,7 +27,8 @@ def landmark_displacements(rng: np.random.Generator, base: np.ndarray) -> np.nda
     d[[61, 62, 63], 1] += 0.05 * mouth
     d[_CORNERS, 1] -= 0.3 * mouth
     # Smile (or a frown when negative): corners out and up.
-    smile = rng.uniform(-0.25, 1.0) * 0.05
+    # Per-corner amounts around a shared one: symmetric smiles, smirks, and lopsided frowns.
+    smile = (rng.uniform(-0.25, 1.0) + rng.normal(0, 0.3, size=2)[[0, 1, 0, 1]]) * 0.05
     d[_CORNERS, 0] += np.sign(base[_CORNERS, 0]) * smile
     d[_CORNERS, 1] += 0.7 * smile
     # Mouth width and lip thickness.
@@ -53,7 +54,7 @@ def landmark_displacements(rng: np.random.Generator, base: np.ndarray) -> np.nda
     centre = np.where(eyes[:, None] < 42, base[36:42].mean(axis=0), base[42:48].mean(axis=0))
     d[eyes] += (base[eyes] - centre) * rng.uniform(-0.12, 0.15)
     brows = np.arange(17, 27)
-    d[brows, 1] += rng.uniform(-0.03, 0.07)
+    d[brows, 1] += rng.uniform(-0.03, 0.07) + np.where(brows < 22, 1, -1) * rng.normal(0, 0.012)
     d[[20, 21, 22, 23], 1] += rng.uniform(-0.035, 0.02)
     # Jaw: wider/narrower towards the bottom, longer/shorter chin.
     jaw = np.arange(0, 17)
