@@ -196,6 +196,7 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
         def __init__(self, name, shape, dtype):
             self.name, self.shape, self.dtype = name, tuple(shape), dtype
 
+    # Core/Network: INetworkDefinition.num_inputs/num_outputs, get_input(i)/get_output(i) -> ITensor
     class INetworkDefinition(_Recorded):
         __trt_name__ = "INetworkDefinition"
 
@@ -260,6 +261,8 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
                      "ConstantOfShape", "Range", "Split", "ArgMax", "Max", "Min", "ReduceMax", "Erf", "PRelu",
                      "LeakyRelu", "HardSigmoid", "HardSwish", "Abs", "Greater", "Less", "Not", "And", "Tile"}
 
+    # parsers/Onnx/pyOnnx: OnnxParser(network, logger); parse(model, path=None) -> bool;
+    # parse_from_file(model: str) -> bool; num_errors; get_error(index) -> ParserError; clear_errors()
     class OnnxParser(_Recorded):
         __trt_name__ = "OnnxParser"
 
@@ -328,6 +331,7 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
             return True
 
     # -- Core/Profile, Core/BuilderConfig, ITimingCache ---------------------------------------
+    # Core/Profile: set_shape(input, min, opt, max), conditions (1)-(3) of its docstring; get_shape(input)
     class IOptimizationProfile(_Recorded):
         __trt_name__ = "IOptimizationProfile"
 
@@ -350,6 +354,7 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
         def nbytes(self):
             return len(self)
 
+    # Core/BuilderConfig ITimingCache: serialize() -> IHostMemory; combine(input_cache, ignore_mismatch)
     class ITimingCache(_Recorded):
         __trt_name__ = "ITimingCache"
 
@@ -363,6 +368,10 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
             self._entries.update(input_cache._entries)
             return True
 
+    # Core/BuilderConfig: set_flag/get_flag/clear_flag(BuilderFlag); set_memory_pool_limit(pool, pool_size);
+    # add_optimization_profile(profile) -> index; create_timing_cache(serialized_timing_cache) -> ITimingCache;
+    # set_timing_cache(cache, ignore_mismatch) -> bool; get_timing_cache(); properties default_device_type,
+    # DLA_core, builder_optimization_level, progress_monitor (10.0+)
     class IBuilderConfig(_Recorded):
         __trt_name__ = "IBuilderConfig"
 
@@ -428,6 +437,9 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
             setattr(IBuilderConfig, name, _prop(name))
 
     # -- Core/Builder --------------------------------------------------------------------------
+    # Core/Builder: Builder(logger); create_network(flags=0); create_builder_config();
+    # create_optimization_profile(); build_serialized_network(network, config) -> IHostMemory or None;
+    # num_DLA_cores; platform_has_fast_fp16 (gone in 11.x)
     class Builder(_Recorded):
         __trt_name__ = "Builder"
 
@@ -523,6 +535,7 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
         trt.IInt8EntropyCalibrator2 = cls("IInt8EntropyCalibrator2")
 
     # -- Core/Runtime, Core/Engine, Core/ExecutionContext -------------------------------------
+    # Core/Runtime: Runtime(logger); deserialize_cuda_engine(serialized_engine) -> ICudaEngine or None; DLA_core
     class Runtime(_Recorded):
         __trt_name__ = "Runtime"
         DLA_core = -1  # Core/Runtime: "The DLA core that the engine executes on"
@@ -546,6 +559,8 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
                 return None
             return ICudaEngine(header)
 
+    # Core/Engine: num_io_tensors, get_tensor_name(index), get_tensor_mode/dtype/shape(name),
+    # get_tensor_profile_shape(name, profile_index) -> [min, opt, max]; create_execution_context()
     class ICudaEngine(_Recorded):
         __trt_name__ = "ICudaEngine"
 
@@ -589,6 +604,8 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
             gpu.require_context("create_execution_context")
             return IExecutionContext(self)
 
+    # Core/ExecutionContext: set_input_shape(name, shape) -> bool; get_tensor_shape(name);
+    # set_tensor_address(name, memory) -> bool; execute_async_v3(stream_handle) -> bool
     class IExecutionContext(_Recorded):
         __trt_name__ = "IExecutionContext"
 
