@@ -169,8 +169,8 @@ def _tube(rings: list[tuple[float, float, float, float]], n_around: int = 16,
 
 # Neck from inside the jaw to inside the torso; shoulders/torso; a curtain of long hair hanging
 # behind the ears (rendered only for long-haired faces).
-NECK_RINGS = [(-0.25, 0.44, 0.46, -1.25), (-1.0, 0.41, 0.44, -1.30), (-1.8, 0.47, 0.48, -1.30)]
-TORSO_RINGS = [(-1.65, 0.55, 0.42, -1.35), (-1.95, 1.30, 0.58, -1.35), (-2.4, 1.75, 0.68, -1.35),
+NECK_RINGS = [(-0.25, 0.47, 0.46, -1.25), (-0.9, 0.46, 0.45, -1.30), (-1.6, 0.52, 0.48, -1.30)]
+TORSO_RINGS = [(-1.35, 0.58, 0.42, -1.35), (-1.65, 1.30, 0.58, -1.35), (-2.1, 1.75, 0.68, -1.35),
                (-5.0, 1.90, 0.75, -1.35)]
 CURTAIN_RINGS = [(0.45, 0.80, 1.06, -1.15), (-0.4, 0.90, 0.98, -1.18), (-1.2, 0.98, 0.88, -1.25),
                  (-1.9, 1.08, 0.80, -1.30)]

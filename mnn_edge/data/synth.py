@@ -168,6 +168,7 @@ def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, po
         curtain = np.unique(np.asarray(mesh.triangles)[mats_all == Material.HAIR])
         top = verts[curtain, 1].max()
         verts[curtain, 1] = top + (verts[curtain, 1] - top) * look.long_hair
+    _pose_body(rng, mesh, verts, pose)
     active = (mats_all != Material.HAIR) | (look.long_hair > 0)
     tris, mats = np.asarray(mesh.triangles)[active], mats_all[active]
     xy, depth, rot = _project_all(verts, pose)
@@ -207,6 +208,27 @@ def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, po
     head = m | hm
     img[head] *= 1 + grain[head, None]
     return img, zbuf, head, xy, depth
+
+
+# Where the head turns on the neck (head coordinates): the body keeps its place relative to it.
+NECK_JOINT = np.array([0.0, -0.45, -1.25])
+
+
+def _pose_body(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray) -> None:
+    """Turn torso and neck (in place) so the body follows the head only partly: a tilted or nodding
+    head sits on an upright body. Torso vertices get the body's rotation about the neck joint; the
+    neck blends from the head's (top ring) to the body's (bottom ring)."""
+    yaw, pitch, roll = pose[:3]
+    body = euler_to_matrix(yaw * rng.uniform(0.3, 0.9), pitch * rng.uniform(0.0, 0.3) + rng.normal(0, 4),
+                           roll * rng.uniform(0.0, 0.3) + rng.normal(0, 3))
+    rel = euler_to_matrix(yaw, pitch, roll).T @ body  # body rotation seen in head coordinates
+    tris, mats = np.asarray(mesh.triangles), np.asarray(mesh.materials)
+    torso = np.unique(tris[mats == Material.CLOTH])
+    neck = np.unique(tris[mats == Material.NECK])
+    verts[torso] = NECK_JOINT + (verts[torso] - NECK_JOINT) @ rel.T
+    y = verts[neck, 1]
+    w = np.clip((y.max() - y) / (y.max() - y.min()), 0, 1)[:, None]
+    verts[neck] = (1 - w) * verts[neck] + w * (NECK_JOINT + (verts[neck] - NECK_JOINT) @ rel.T)
 
 
 def _hair_shell(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, pose: np.ndarray, look: Look,
