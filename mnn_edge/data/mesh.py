@@ -3,7 +3,8 @@
 The head is star-shaped around a point inside the skull: every vertex is a direction from that
 centre times a radius. Landmark vertices keep their exact mean-face positions; the other vertices
 (forehead, cheeks, skull, chin underside) lie on an ellipsoid corrected towards the landmarks'
-radii near the face. Triangulating the directions on the unit sphere (their convex hull is a
+radii near the face, and those in front are then moved onto a height field through the landmarks
+(see :func:`_onto_face`). Triangulating the directions on the unit sphere (their convex hull is a
 spherical Delaunay triangulation) gives a closed surface with no seam, built once and reused for
 every face: per-face shape and expression only move vertices, never change the topology.
 
