@@ -207,6 +207,12 @@ def _render_head(rng: np.random.Generator, mesh: HeadMesh, verts: np.ndarray, po
     grain = smooth_noise(rng, size, max(8, size // 4))[..., 0] * rng.uniform(0.02, 0.08)
     head = m | hm
     img[head] *= 1 + grain[head, None]
+    # Anti-alias the silhouette: the rasteriser samples pixel centres only, so the head's outline
+    # would be a hard staircase (an easy cue no camera produces).
+    mk = head.astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    edge = cv2.dilate(mk, kernel) != cv2.erode(mk, kernel)
+    img[edge] = cv2.GaussianBlur(img, (0, 0), 0.6)[edge]
     return img, zbuf, head, xy, depth
 
 
