@@ -22,7 +22,7 @@ from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
 from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, landmark_scheme_for
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
-from mnn_edge.quantize.calibration import CalibMethod
+from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
 
 PARITY_BATCHES = (1, 4)
@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calib-synthetic-dir", type=Path, metavar="DIR",
                    help="keep the rendered calibration faces here (unset: a temporary folder)")
     q.add_argument("--calib-random", type=int, metavar="N", help=argparse.SUPPRESS)  # noise: smoke tests only
-    q.add_argument("--calib-method", choices=[m.value for m in CalibMethod], default=CalibMethod.ENTROPY.value,
-                   help="how a tensor's range is chosen: entropy (KL threshold), percentile (99.999%% of |x|) "
-                        "or minmax")
+    q.add_argument("--calib-method", choices=[m.value for m in CalibMethod], default=DEFAULT_METHOD.value,
+                   help="how a tensor's range is chosen: percentile (99.999%% of |x|), minmax, or entropy (KL "
+                        "threshold; clipped too much here: see docs/QUANTIZATION.md)")
     q.add_argument("--ranges", type=Path, nargs="+", default=(), metavar="JSON|DIR",
                    help="reuse range tables (<model>.ranges.json files, or the folder holding them) instead of "
                         "calibrating; they must come from the same checkpoint")

@@ -51,6 +51,12 @@ class CalibMethod(str, Enum):
     MINMAX = "minmax"  # plain min/max (fast; outliers stretch the range)
 
 
+# Measured with early starter weights, 32 synthetic calibration faces, pose MAE against FP32 on 16
+# of them (CPU flavour / TensorRT flavour): percentile 0.37 / 0.26 deg, minmax 0.30 / 0.32,
+# entropy 2.5 / 2.1 (ONNX Runtime's entropy search clips the one-sided ReLU ranges far too tightly).
+DEFAULT_METHOD = CalibMethod.PERCENTILE
+
+
 @dataclass(frozen=True)
 class RangeTable:
     """Per-tensor calibration ranges of one model, plus where they came from."""

@@ -71,7 +71,7 @@ class Calibration:
 class QuantizeConfig:
     int8: bool = True
     fp16: bool = False
-    method: CalibMethod = CalibMethod.ENTROPY
+    method: CalibMethod = cal.DEFAULT_METHOD
     calibration: Calibration | None = None  # None: every model needs a table in ``ranges``
     ranges: tuple[Path, ...] = ()  # reuse: range-table files or folders holding <model>.ranges.json
     ranges_dir: Path = Path("calibration")  # where new range tables are written
