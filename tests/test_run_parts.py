@@ -30,22 +30,26 @@ CROP_POSE = np.array([10.0, -5.0, 3.0, 127.5, 140.0, 60.0])
 class FakeRunner(Runner):
     """Answers every crop with the same face: crop-space pose, landmarks framing the crop exactly,
     even landmarks visible (0.9) and odd ones occluded (0.1). ``collapse`` returns all landmarks on
-    one point (what an untrained model does), which tracking must treat as lost."""
+    one point (what an untrained landmark head does); ``wild_scale`` also makes tz jump 4x on every
+    call, so neither landmarks nor pose give a plausible next crop."""
 
     backend = "fake"
 
-    def __init__(self, kind: ModelKind = ModelKind.FULL, collapse: bool = False):
+    def __init__(self, kind: ModelKind = ModelKind.FULL, collapse: bool = False, wild_scale: bool = False):
         super().__init__("fake.onnx")
         outputs = ("pose", "pose_proj", "landmarks", "visibility") if kind is ModelKind.FULL else ("pose",)
         self.metadata = ModelMetadata(kind=kind, num_landmarks=68, outputs=outputs)
         self.input_spec = InputSpec("image", (None, 3, S, S), np.dtype(np.float32))
-        self.collapse = collapse
+        self.collapse = collapse or wild_scale
+        self.wild_scale = wild_scale
         self.batches: list[int] = []
 
     def _infer(self, batch):
         n = len(batch)
         self.batches.append(n)
         pose = np.tile(CROP_POSE, (n, 1)).astype(np.float32)
+        if self.wild_scale:
+            pose[:, 5] *= 4.0 ** len(self.batches)
         if self.metadata.kind is ModelKind.POSE:
             return {"pose": pose}
         lms = np.full((n, 68, 2), 128.0) if self.collapse else np.tile(CROP_LANDMARKS, (n, 1, 1))
@@ -97,11 +101,21 @@ def test_results_are_mapped_back_to_image_coordinates():
     assert face.visibility.shape == (68,) and face.visibility[0] == pytest.approx(0.9)
 
 
-def test_lost_track_triggers_detection_and_keeps_its_id():
+def test_collapsed_landmarks_fall_back_to_the_pose_box():
     det = CountingDetector([(100, 100, 200, 230)])
     pipe = FacePipeline(FakeRunner(collapse=True), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=50)))
     results = [pipe.process(_frame(), t) for t in range(4)]
-    assert det.calls == 4  # collapsed landmarks -> implausible crop -> detector on the next frame
+    assert det.calls == 1
+    np.testing.assert_allclose(results[0].faces[0].box, results[3].faces[0].box, atol=1e-6)
+
+
+def test_lost_track_triggers_detection_and_keeps_its_id():
+    det = CountingDetector([(100, 100, 200, 230)])
+    pipe = FacePipeline(FakeRunner(wild_scale=True), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=50)))
+    results = [pipe.process(_frame(), t) for t in range(5)]
+    # frame 0 detects; frame 1 tracks (the pose box is anchored there) but its tz jumped 4x, so the
+    # track is lost; from then on every frame re-detects and the face keeps id 0
+    assert [r.detector_ran for r in results] == [True, False, True, False, True]
     assert {f.track_id for r in results for f in r.faces} == {0}
 
 

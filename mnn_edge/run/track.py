@@ -8,7 +8,7 @@ next crop comes from the network's own output on the previous frame:
   use), so the crop follows the face as it moves, turns and scales;
 - pose-only model (no landmarks): a light box tracker driven by the pose translation — the crop
   moves with the predicted (tx, ty) and scales with tz, relative to their values just after the
-  last detection.
+  last detection. The full model falls back to it when its landmarks are implausible.
 
 A track is dropped (and the detector runs on the next frame) when its next crop is implausible:
 tiny, mostly outside the frame, or jumping in size by more than 2x between frames.
@@ -144,19 +144,23 @@ class Tracker:
         self._need_detect = False
 
     def update(self, track: Track, pose: np.ndarray, landmarks: np.ndarray | None, shape: tuple[int, ...]) -> None:
-        """Move ``track`` to where the network says the face is now; drop it if that is implausible."""
+        """Move ``track`` to where the network says the face is now; drop it if that is implausible.
+
+        The full model's landmarks come first; when they are implausible (e.g. a model whose
+        landmark head is weak collapses them to a point) the pose-driven box is the fallback.
+        """
+        candidates = []
         if self.kind is ModelKind.FULL and landmarks is not None:
-            center, size = crop_from_landmarks(landmarks)
-        else:
-            center, size = self._pose_box(track, pose)
-        if _plausible(center, size, track.size, shape):
-            track.center, track.size = center, size
-        else:
-            self.tracks = [t for t in self.tracks if t is not track]
-            self._lost.append(track)
-            self._need_detect = True
-            return
-        self._drop_duplicates()
+            candidates.append(crop_from_landmarks(landmarks))
+        candidates.append(self._pose_box(track, pose))  # also keeps the pose anchor up to date
+        for center, size in candidates:
+            if _plausible(center, size, track.size, shape):
+                track.center, track.size = center, size
+                self._drop_duplicates()
+                return
+        self.tracks = [t for t in self.tracks if t is not track]
+        self._lost.append(track)
+        self._need_detect = True
 
     def _pose_box(self, track: Track, pose: np.ndarray) -> tuple[np.ndarray, float]:
         txy, tz = np.asarray(pose[3:5], dtype=np.float64), float(pose[5])
