@@ -43,17 +43,17 @@ def cfg(tmp_path, **kw) -> BuildConfig:
 
 
 # (release, precision, source graph) -> (strongly typed?, builder flags)
-CASES = [
+CASES = [  # TF32 is on by default in TensorRT; fp32 engines clear it (exact FP32 reference)
     ("8.6", Precision.FP32, Precision.FP32, False, []),
-    ("8.6", Precision.FP16, Precision.FP32, False, ["FP16"]),
-    ("8.6", Precision.INT8, Precision.INT8, False, ["INT8"]),
+    ("8.6", Precision.FP16, Precision.FP32, False, ["FP16", "TF32"]),
+    ("8.6", Precision.INT8, Precision.INT8, False, ["INT8", "TF32"]),
     ("10.3", Precision.FP32, Precision.FP32, True, []),
-    ("10.3", Precision.FP16, Precision.FP32, False, ["FP16"]),  # fp32 graph + flag
-    ("10.3", Precision.FP16, Precision.FP16, True, []),  # fp16 graph, strongly typed
-    ("10.3", Precision.INT8, Precision.INT8, True, []),  # Q/DQ, strongly typed, no flags
+    ("10.3", Precision.FP16, Precision.FP32, False, ["FP16", "TF32"]),  # fp32 graph + flag
+    ("10.3", Precision.FP16, Precision.FP16, True, ["TF32"]),  # fp16 graph, strongly typed
+    ("10.3", Precision.INT8, Precision.INT8, True, ["TF32"]),  # Q/DQ, strongly typed, no precision flags
     ("11.4", Precision.FP32, Precision.FP32, True, []),
-    ("11.4", Precision.FP16, Precision.FP16, True, []),
-    ("11.4", Precision.INT8, Precision.INT8, True, []),
+    ("11.4", Precision.FP16, Precision.FP16, True, ["TF32"]),
+    ("11.4", Precision.INT8, Precision.INT8, True, ["TF32"]),
 ]
 
 
@@ -68,7 +68,8 @@ def test_typing_and_flags_per_release(tmp_path, version, precision, graph, stron
     assert h["profile"] == [[1, 3, 8, 8], [2, 3, 8, 8], [4, 3, 8, 8]]
     assert h["workspace"] == 1024 << 20
     sc = read_sidecar(plan)
-    assert sc.typing == ("strong" if strong else "weak") and sc.build["builder_flags"] == flags
+    assert sc.typing == ("strong" if strong else "weak") and sc.build["builder_flags"] == [f for f in flags
+                                                                                          if f != "TF32"]
 
 
 def test_sidecar_records_what_loading_needs(tmp_path):
@@ -156,7 +157,8 @@ def test_dla_build_uses_flags_and_gpu_fallback(tmp_path):
     with installed("10.3", gpu=FakeGpu(dla_cores=2)):
         plan = build_engine(src, cfg(tmp_path, dla_core=1))
     h = plan_header(plan)
-    assert h["dla_core"] == 1 and h["strongly_typed"] is False and h["flags"] == ["FP16", "GPU_FALLBACK", "INT8"]
+    assert h["dla_core"] == 1 and h["strongly_typed"] is False
+    assert h["flags"] == ["FP16", "GPU_FALLBACK", "INT8", "TF32"]
     assert read_sidecar(plan).dla_core == 1
 
 
@@ -225,3 +227,10 @@ def test_real_export_builds_through_the_double(tmp_path, random_export):
     assert [t.name for t in full.outputs] == list(full.metadata.outputs)
     assert base64.b64decode(json.loads(plans[1].read_bytes()[len(MAGIC):])["onnx"]) == \
         (random_export / "mnn.onnx").read_bytes()
+
+
+def test_tf32_can_be_allowed_in_fp32_engines(tmp_path):
+    src = write_tiny(tmp_path / "export")
+    with installed("10.3"):
+        plan = build_engine(src, cfg(tmp_path, tf32=True))
+    assert plan_header(plan)["flags"] == ["TF32"] and read_sidecar(plan).build["tf32"] is True

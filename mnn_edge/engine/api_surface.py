@@ -29,7 +29,7 @@ CUDA_PYTHON = "13.4.4"
 # Enum members and module names our code uses by name (build.py, tensorrt_backend.py).
 ENUM_MEMBERS_USED = {
     "NetworkDefinitionCreationFlag": ("EXPLICIT_BATCH", "STRONGLY_TYPED"),
-    "BuilderFlag": ("FP16", "INT8", "GPU_FALLBACK"),
+    "BuilderFlag": ("FP16", "INT8", "GPU_FALLBACK", "TF32"),
     "MemoryPoolType": ("WORKSPACE",),
     "DeviceType": ("DLA",),
     "TensorIOMode": ("INPUT", "OUTPUT"),
@@ -41,6 +41,7 @@ GUARDED = {  # (owner, name): the capability check that guards it
     ("NetworkDefinitionCreationFlag", "STRONGLY_TYPED"): "Capabilities.strongly_typed",
     ("BuilderFlag", "FP16"): "Capabilities.fp16_flag",
     ("BuilderFlag", "INT8"): "Capabilities.int8_flag",
+    ("BuilderFlag", "TF32"): "hasattr(trt.BuilderFlag, 'TF32')",
     ("module", "IProgressMonitor"): "Capabilities.progress_monitor",
     ("IBuilderConfig", "progress_monitor"): "Capabilities.progress_monitor",
     ("IBuilderConfig", "builder_optimization_level"): "Capabilities.optimization_level",

@@ -296,7 +296,7 @@ def build_engine(onnx_path: Path, cfg: BuildConfig, device: int = 0) -> Path:
     cuda = open_cuda(device)  # the GPU's identity for the sidecar, and a current context for the build
     try:
         with cuda.active():
-            serialized, network_io = _build(trt, caps, cfg, plan, facts)
+            serialized, network_io = _build(trt, caps, cfg, plan, facts, precision)
         gpu = machine_gpu(cuda)
     finally:
         cuda.close()
@@ -320,7 +320,7 @@ def build_engine(onnx_path: Path, cfg: BuildConfig, device: int = 0) -> Path:
     return plan_path
 
 
-def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: OnnxFacts):
+def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: OnnxFacts, precision: Precision):
     logger = make_logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(network_flags(trt, caps, plan))
@@ -336,6 +336,10 @@ def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: O
         config.builder_optimization_level = cfg.optimization_level
     for name in plan.flags:
         config.set_flag(getattr(trt.BuilderFlag, name))
+    if precision is Precision.FP32 and not cfg.tf32 and hasattr(trt.BuilderFlag, "TF32"):
+        # BuilderFlag.TF32 docs: "TF32 computes inner products by rounding the inputs to 10-bit
+        # mantissas ... Enabled by default." An fp32 engine is the accuracy reference: clear it.
+        config.clear_flag(trt.BuilderFlag.TF32)
 
     profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):

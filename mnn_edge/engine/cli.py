@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="strong: precision from the graph; weak: fp32 graph + precision flags (8.6/10.x) [auto]")
     p.add_argument("--opt-level", type=int, default=None,
                    help="builder optimization level 0-5 (TensorRT's default is 3; higher builds longer)")
+    p.add_argument("--tf32", action="store_true",
+                   help="fp32 engines: allow TF32 matmuls/convolutions (faster on Ampere+, less exact)")
     p.add_argument("--out", type=Path, default=None, help="output folder [engines]")
     p.add_argument("--device", type=int, default=0, help="CUDA device index")
     p.add_argument("--force", action="store_true", help="overwrite existing plans and sidecars")
@@ -59,6 +61,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
         "out_dir": args.out,
         "gpu_fallback": False if args.no_gpu_fallback else None,
         "progress": False if args.no_progress else None,
+        "tf32": True if args.tf32 else None,
         "force": args.force or None,
     }
     if args.recipe is not None:

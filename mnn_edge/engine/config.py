@@ -45,6 +45,7 @@ class BuildConfig:
     gpu_fallback: bool = True  # layers DLA cannot run go to the GPU instead of failing the build
     typing: Typing = Typing.AUTO
     optimization_level: int | None = None  # builder_optimization_level 0..5; None = TensorRT's default (3)
+    tf32: bool = False  # fp32 engines: allow TF32 (on by default in TensorRT; off here = exact FP32 math)
     out_dir: Path = Path("engines")
     force: bool = False  # overwrite an existing plan + sidecar
     progress: bool = True  # tqdm bar from IProgressMonitor where TensorRT has it (10.0+)
@@ -107,7 +108,7 @@ def _coerce(name: str, value, path: Path):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"expected an integer, got {value!r}")
             return value
-        if name in ("gpu_fallback", "force", "progress"):
+        if name in ("gpu_fallback", "force", "progress", "tf32"):
             if not isinstance(value, bool):
                 raise ValueError(f"expected true or false, got {value!r}")
             return value

@@ -376,7 +376,7 @@ def make_tensorrt(version: str = "10.3", gpu: FakeGpu | None = None) -> types.Mo
         __trt_name__ = "IBuilderConfig"
 
         def __init__(self):
-            self._flags: set = set()
+            self._flags: set = {trt.BuilderFlag.TF32}  # BuilderFlag docs: TF32 "Enabled by default"
             self._pools: dict = {}
             self._profiles: list = []
             self._cache = None
