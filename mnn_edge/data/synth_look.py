@@ -152,11 +152,14 @@ def albedo(look: Look, canon: np.ndarray, model: np.ndarray, vcol: np.ndarray, m
         c = lm[list(idx)].mean(axis=0)
         _darken_along(col, xy, face, np.array([c - [0.09, 0.0], c + [0.09, 0.0]]), 0.09, 0.88)
     brow_col = np.minimum(look.hair * 0.55 + 0.03, look.tone * 0.55)
+    # Slanted hair strokes break up the band so brows do not look painted on.
+    strokes = (look.brow_strength * (0.86 + 0.08 * np.sin(xy[:, 0] * 210 + xy[:, 1] * 95)
+                                     + 0.06 * np.sin(xy[:, 0] * 137 - xy[:, 1] * 60)))[:, None]
     for idx in _BROWS:
         line = lm[list(idx)]
         lo = col.copy()
         _darken_along(lo, xy, face, line, look.brow_thick, 1.0, target=brow_col)
-        col = col * (1 - look.brow_strength) + lo * look.brow_strength
+        col = col * (1 - strokes) + lo * strokes
     lids = face | (mat == Material.EYE)
     for idx in _UPPER_LIDS:
         _darken_along(col, xy, lids, lm[list(idx)], 0.016, 0.25)
