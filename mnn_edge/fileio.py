@@ -23,11 +23,19 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise MnnEdgeError(f"cannot write to {target.parent}: {e.strerror}") from e
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600; give the finished file the mode a plain open() would have.
+    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
