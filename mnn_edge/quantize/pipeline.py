@@ -233,5 +233,6 @@ def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1
                         raise MnnEdgeError(f"{path.name}: output '{name}' has non-finite values (batch {b})")
                     worst[name] = max(worst.get(name, 0.0), float(np.max(np.abs(out - ref))))
         parts = "; ".join(f"{k} {v:.3g}" for k, v in worst.items())
-        lines.append(f"drift {path.name} vs {fp32.name} (batch {', '.join(map(str, batches))}, max abs): {parts}")
+        sizes = ", ".join(map(str, batches))
+        lines.append(f"drift {path.name} vs {fp32.name} (noise inputs, batch {sizes}, max abs): {parts}")
     return lines
