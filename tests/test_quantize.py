@@ -359,3 +359,23 @@ def test_calibration_inputs_use_the_inference_crop_and_normalisation(shared_data
     first = read_dataset(root, "aflw2000")[0]
     expected = to_input(crop_sample(first, load_image_rgb(first.image_path), size=256).image, meta)
     np.testing.assert_array_equal(x[0], expected[0])
+
+
+def test_range_check_ignores_integer_shape_arithmetic():
+    """--keep-heatmaps exports reshape with an int64 Concat: it needs no range (regression)."""
+    from onnx import helper
+
+    from mnn_edge.quantize.qdq import _missing_ranges
+
+    w = numpy_helper.from_array(np.ones((2, 1, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv"),
+             helper.make_node("Shape", ["y"], ["s"], name="shape"),
+             helper.make_node("Concat", ["s", "s"], ["s2"], axis=0, name="cat")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                              [helper.make_tensor_value_info("s2", TensorProto.INT64, [8])], initializer=[w])
+    model = onnx.shape_inference.infer_shapes(helper.make_model(graph))
+    table = cal.RangeTable(model="m", method=cal.CalibMethod.MINMAX, num_images=1, checkpoint_sha256="",
+                           ranges={"x": (0.0, 1.0)})
+    assert _missing_ranges(model, table) == ["y"]
+    table = cal.RangeTable(**{**table.__dict__, "ranges": {"x": (0.0, 1.0), "y": (0.0, 2.0)}})
+    assert _missing_ranges(model, table) == []

@@ -209,8 +209,10 @@ def quantize_qdq(prepared: str | Path, out: str | Path, table: RangeTable, cfg: 
 
 
 def _missing_ranges(model: onnx.ModelProto, table: RangeTable) -> list[str]:
-    """Activations of calibrated op types that the table has no range for."""
+    """Float activations of calibrated op types that the table has no range for."""
     inits = {i.name for i in model.graph.initializer}
+    values = [*model.graph.input, *model.graph.output, *model.graph.value_info]
+    floats = {v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
     wanted = {t for n in model.graph.node if n.op_type in CALIBRATED_OPS for t in (n.input[0], *n.output)
-              if t and t not in inits}
+              if t in floats and t not in inits}  # shape arithmetic (int64 Concat) has no range
     return sorted(wanted - set(table.ranges))
