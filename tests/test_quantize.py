@@ -379,3 +379,21 @@ def test_range_check_ignores_integer_shape_arithmetic():
     assert _missing_ranges(model, table) == ["y"]
     table = cal.RangeTable(**{**table.__dict__, "ranges": {"x": (0.0, 1.0), "y": (0.0, 2.0)}})
     assert _missing_ranges(model, table) == []
+
+
+def test_a_failure_on_the_second_model_leaves_no_files(quantized, random_export, tmp_path, monkeypatch):
+    from mnn_edge.quantize import pipeline
+
+    out, _ = quantized
+    real = pipeline.quantize_qdq
+
+    def failing(prepared, path, table, cfg):
+        if path.name.startswith("mnn."):
+            raise MnnEdgeError("simulated failure")
+        return real(prepared, path, table, cfg)
+
+    monkeypatch.setattr(pipeline, "quantize_qdq", failing)
+    with pytest.raises(MnnEdgeError, match="simulated"):
+        quantize_exports({"pose": random_export / "pose.onnx", "mnn": random_export / "mnn.onnx"}, tmp_path,
+                         QuantizeConfig(ranges=(out / "calibration",), flavours=(Flavour.CPU,), progress=False))
+    assert not any(p.name.endswith(".onnx") for p in tmp_path.iterdir())

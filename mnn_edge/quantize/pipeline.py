@@ -144,14 +144,26 @@ def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfi
         raise MnnEdgeError("--int8 needs calibration images: --calib DIR, --calib-synthetic N, or --ranges to "
                            "reuse a range table")
     result = QuantizeResult()
+    try:
+        _write_all(fp32, metas, tables, out_dir, cfg, result)
+    except BaseException:
+        # All or nothing: a failure on the second model must not leave the first one's files
+        # behind as if the run had succeeded (each file is atomic; the set should be too).
+        for path in [*result.artifacts.values(), *(result.tables.values() if not cfg.ranges else ())]:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _write_all(fp32, metas, tables, out_dir: Path, cfg: QuantizeConfig, result: QuantizeResult) -> None:
     inputs: dict[tuple, np.ndarray] = {}  # one set of calibration inputs per distinct preprocessing
     with tempfile.TemporaryDirectory(prefix="mnn-quant-") as tmp:
         for m, src in fp32.items():
             meta = metas[m]
             prepared = prepare_fp32(src, Path(tmp) / f"{m}.prepared.onnx")
             if cfg.fp16:
-                path = convert_fp16(prepared, out_dir / fp16_artifact_name(m))
-                result.artifacts[path.name] = path
+                path = out_dir / fp16_artifact_name(m)
+                result.artifacts[path.name] = convert_fp16(prepared, path)
             if not cfg.int8:
                 continue
             if m in tables:
@@ -164,15 +176,15 @@ def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfi
                 table = cal.calibrate(prepared, inputs[key], cfg.method, model=m,
                                       checkpoint_sha256=meta.checkpoint_sha256, source=cfg.calibration.describe(),
                                       progress=cfg.progress)
-                result.tables[m] = table.save(cal.ranges_path(cfg.ranges_dir, m))
+                result.tables[m] = cal.ranges_path(cfg.ranges_dir, m)
+                table.save(result.tables[m])
             for flavour in cfg.flavours:
                 path = out_dir / artifact_name(m, flavour)
+                result.artifacts[path.name] = path
                 quantize_qdq(prepared, path, table, QdqConfig(flavour, extra_float_nodes=tuple(
                     cfg.extra_float_nodes.get(m, ()))))
-                result.artifacts[path.name] = path
         for name, path in result.artifacts.items():
             result.compat[name] = check_trt_compat(path)
-    return result
 
 
 def _reuse_table(model: str, meta: ModelMetadata, cfg: QuantizeConfig) -> RangeTable:
