@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,7 +259,13 @@ def check_fp32_compat(paths) -> list[str]:
     return lines
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"WARNING: {message}\n"
+
+
 def entry() -> int:
+    # Warnings (too few calibration images, skipped files) read as one line, not as a source listing.
+    warnings.formatwarning = _one_line_warning
     return run_cli(main)
 
 
