@@ -20,7 +20,7 @@ from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
-from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, landmark_scheme_for
+from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, Precision, landmark_scheme_for
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
@@ -42,6 +42,9 @@ class ExportConfig:
     sensitivity: bool = False  # --int8 --sensitivity: per-group INT8 effect table (and fallback choice)
     max_mae_increase: float | None = None  # degrees; with --sensitivity, choose float groups to meet it
     sensitivity_images: int = 8
+    engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
+    engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
+    engines_dir: Path = Path("engines")  # where those plans (and the timing cache) go
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--sensitivity-images", type=int, default=8, metavar="N",
                    help="with --sensitivity: measure on the first N calibration images")
     q.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e = p.add_argument_group(
+        "TensorRT engines (a machine with an NVIDIA GPU and TensorRT)",
+        "Export and build in one go: after the ONNX files are written, build engines/<model>.<precision>.plan "
+        "(+ JSON sidecar) from them, as mnn-build does. int8 needs --int8 (the *.int8-trt.onnx Q/DQ graph).")
+    e.add_argument("--engine", nargs="+", choices=[x.value for x in Precision], default=(), metavar="PRECISION",
+                   help="build TensorRT plans of these precisions: fp32 fp16 int8")
+    e.add_argument("--engine-recipe", type=Path, default=None, metavar="TOML",
+                   help="target recipe for the builds (e.g. engines/orin-nano.toml); see mnn-build --help")
+    e.add_argument("--engines-dir", type=Path, default=Path("engines"), help="where the plans and timing cache go")
     return p
 
 
@@ -144,7 +156,25 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
     return ExportConfig(checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
                         keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
                         onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
-                        sensitivity_images=args.sensitivity_images)
+                        sensitivity_images=args.sensitivity_images, engine=engine_precisions(args),
+                        engine_recipe=args.engine_recipe, engines_dir=args.engines_dir)
+
+
+def engine_precisions(args: argparse.Namespace) -> tuple[Precision, ...]:
+    """Validate --engine before any slow work: TensorRT present, int8 only with its Q/DQ artifact."""
+    wanted = tuple(Precision(p) for p in args.engine)
+    if args.engine_recipe is not None and not wanted:
+        raise MnnEdgeError("--engine-recipe only applies with --engine")
+    if not wanted:
+        return wanted
+    if args.onnx:
+        raise MnnEdgeError("--engine builds what this run exports; for existing ONNX files run mnn-build")
+    if Precision.INT8 in wanted and not args.int8:
+        raise MnnEdgeError("--engine int8 builds from <model>.int8-trt.onnx: add --int8 (and a calibration source)")
+    from mnn_edge.engine.capabilities import import_tensorrt
+
+    import_tensorrt()  # one line naming the extra to install, before the export runs
+    return wanted
 
 
 def load_source(cfg: ExportConfig) -> Checkpoint:
@@ -246,7 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if cfg.quantize is not None:
         export_quantized(cfg, {ARTIFACT_NAMES[kind]: path for kind, path in paths.items()})
+    if cfg.engine:
+        build_engines(cfg)
     return 0
+
+
+def build_engines(cfg: ExportConfig) -> None:
+    """--engine: the mnn-build step on what this run just wrote."""
+    from mnn_edge.engine.build import build_engines_for_export
+    from mnn_edge.engine.config import BuildConfig, config_from_recipe
+
+    build = config_from_recipe(cfg.engine_recipe) if cfg.engine_recipe else BuildConfig()
+    build = build.with_(out_dir=cfg.engines_dir, timing_cache=cfg.engines_dir / "timing.cache", force=cfg.force)
+    for plan in build_engines_for_export(cfg.out, cfg.engine, build):
+        print(f"wrote {plan} ({plan.stat().st_size / 1e6:.1f} MB) + {plan.with_suffix('.json').name}")
 
 
 def check_fp32_compat(paths) -> list[str]:
