@@ -44,7 +44,7 @@ class ExportConfig:
     sensitivity_images: int = 8
     engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
     engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
-    engines_dir: Path = Path("engines")  # where those plans (and the timing cache) go
+    engines_dir: Path | None = None  # where those plans (and the timing cache) go; None: the recipe's choice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build TensorRT plans of these precisions: fp32 fp16 int8")
     e.add_argument("--engine-recipe", type=Path, default=None, metavar="TOML",
                    help="target recipe for the builds (e.g. engines/orin-nano.toml); see mnn-build --help")
-    e.add_argument("--engines-dir", type=Path, default=Path("engines"), help="where the plans and timing cache go")
+    e.add_argument("--engines-dir", type=Path, default=None,
+                   help="where the plans and timing cache go (default: the recipe's out_dir, else engines/)")
     return p
 
 
@@ -287,7 +288,9 @@ def build_engines(cfg: ExportConfig) -> None:
     from mnn_edge.engine.config import BuildConfig, config_from_recipe
 
     build = config_from_recipe(cfg.engine_recipe) if cfg.engine_recipe else BuildConfig()
-    build = build.with_(out_dir=cfg.engines_dir, timing_cache=cfg.engines_dir / "timing.cache", force=cfg.force)
+    if cfg.engines_dir is not None:
+        build = build.with_(out_dir=cfg.engines_dir, timing_cache=cfg.engines_dir / "timing.cache")
+    build = build.with_(force=cfg.force)
     for plan in build_engines_for_export(cfg.out, cfg.engine, build):
         print(f"wrote {plan} ({plan.stat().st_size / 1e6:.1f} MB) + {plan.with_suffix('.json').name}")
 
