@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,3 +58,33 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
     if not p.is_file():
         raise MnnEdgeError(f"{what} not found: {p}")
     return p
+
+
+def read_json(path: str | os.PathLike, what: str):
+    """Parse a JSON file; a missing or malformed file is one clear error naming ``what``."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text())
+    except FileNotFoundError as e:
+        raise MnnEdgeError(f"{what} not found: {p}") from e
+    except json.JSONDecodeError as e:
+        raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """Parse a TOML file (tomllib, or the tomli backport on Python 3.10 / JetPack 6)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        try:
+            import tomli as tomllib
+        except ImportError as e:
+            raise MnnEdgeError("reading TOML on Python 3.10 needs tomli: pip install tomli") from e
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as e:
+        raise MnnEdgeError(f"{what} not found: {p}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise MnnEdgeError(f"{what} {p} is not valid TOML: {e}") from e

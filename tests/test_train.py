@@ -9,8 +9,9 @@ import torch
 
 from mnn_edge.checkpoint import load_checkpoint
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import read_toml
 from mnn_edge.train.cli import main as train_main
-from mnn_edge.train.config import PRESETS, build_config, parse_stages, read_toml
+from mnn_edge.train.config import PRESETS, build_config, parse_stages
 from mnn_edge.train.loop import FINAL, LAST, Trainer, apply_freeze, learning_rate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_config_file_flags_override_and_errors(tmp_path):
     toml.write_text('data = "/x"\nbatch = 4\nlr = 0.01\n[augment]\nrotation_deg = 5.0\nscale_range = [0.8, 1.2]\n'
                     '[[schedule]]\nname = "a"\nuntil = 0.3\nweights = { ed = 0.0, ae = 1.0, ce_h = 0.0, ce_v = 0.0 }\n'
                     '[[schedule]]\nname = "b"\nuntil = 1.0\n')
-    cfg = build_config(read_toml(toml), {"batch": 16, "lr": None})
+    cfg = build_config(read_toml(toml, "config file"), {"batch": 16, "lr": None})
     assert cfg.batch == 16 and cfg.lr == 0.01 and cfg.data == Path("/x")
     assert cfg.augment.rotation_deg == 5.0 and cfg.augment.scale_range == (0.8, 1.2)
     assert [s.name for s in cfg.schedule] == ["a", "b"]
@@ -74,7 +75,7 @@ def test_config_file_flags_override_and_errors(tmp_path):
         parse_stages("nope")
     (tmp_path / "bad.toml").write_text("data = \n")
     with pytest.raises(MnnEdgeError, match="not valid TOML"):
-        read_toml(tmp_path / "bad.toml")
+        read_toml(tmp_path / "bad.toml", "config file")
 
 
 def test_paper_preset_is_landmarks_first_then_all():
@@ -92,5 +93,5 @@ def test_learning_rate_warms_up_then_follows_the_cosine():
 
 
 def test_starter_config_parses():
-    cfg = build_config(read_toml(REPO / "configs" / "starter.toml"), {})
+    cfg = build_config(read_toml(REPO / "configs" / "starter.toml", "config file"), {})
     assert cfg.max_minutes and cfg.schedule[-1].weights.needs_decoder

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mnn_edge.bench.timing import CaseTiming, LatencyStats
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import read_json, write_text_atomic
 
 SCHEMA_VERSION = "mnn-edge-bench/1"
 STAGES = ("preprocess", "h2d", "infer", "d2h", "postprocess")
@@ -174,11 +174,4 @@ def write_run(run: BenchRun, path: str | Path) -> None:
 
 
 def load_run(path: str | Path) -> BenchRun:
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"benchmark JSON not found: {p}") from e
-    except json.JSONDecodeError as e:
-        raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
-    return validate(d, str(p))
+    return validate(read_json(path, "benchmark JSON"), str(path))

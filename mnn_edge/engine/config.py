@@ -8,12 +8,12 @@ the whole command on a Jetson.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
 
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import read_toml
 from mnn_edge.metadata import Precision
 
 
@@ -78,23 +78,6 @@ class BuildConfig:
         return out
 
 
-def _load_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # Python 3.10 (JetPack 6): the tomli backport, a dependency of mnn-edge there
-        try:
-            import tomli as tomllib
-        except ImportError as e:
-            raise MnnEdgeError("reading recipes on Python 3.10 needs tomli: pip install tomli") from e
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"recipe not found: {path}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise MnnEdgeError(f"recipe {path} is not valid TOML: {e}") from e
-
-
 def _coerce(name: str, value, path: Path):
     """Turn one TOML value into the field's type, with an error naming the recipe and key."""
     try:
@@ -120,7 +103,7 @@ def _coerce(name: str, value, path: Path):
 def load_recipe(path: str | Path) -> dict:
     """Read a recipe's ``[build]`` table as BuildConfig keyword arguments (unknown keys are an error)."""
     path = Path(path)
-    data = _load_toml(path)
+    data = read_toml(path, "recipe")
     table = data.get("build")
     if not isinstance(table, dict):
         raise MnnEdgeError(f"recipe {path} has no [build] table")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import read_json, write_text_atomic
 
 ACCURACY_SCHEMA = "mnn-edge-accuracy/1"
 METRIC_KEYS = ("n", "mae_yaw", "mae_pitch", "mae_roll", "mae", "nme", "nme_box", "vis_acc")
@@ -118,12 +118,7 @@ def load_accuracy(spec: str) -> AccuracySet:
     """``FILE`` or ``NAME=FILE`` (NAME overrides the artifact name for a single mnn-eval result)."""
     name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
     p = Path(file)
-    try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"accuracy JSON not found: {p}") from e
-    except json.JSONDecodeError as e:
-        raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
+    d = read_json(p, "accuracy JSON")
     if name:
         if not isinstance(d, dict) or "mae" not in d:
             raise MnnEdgeError(f"{p}: NAME=FILE takes one mnn-eval --json result")

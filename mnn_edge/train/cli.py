@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.sample import FORMATS
-from mnn_edge.train.config import PRESETS, TrainConfig, build_config, read_toml
+from mnn_edge.fileio import read_toml
+from mnn_edge.train.config import PRESETS, TrainConfig, build_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    file_values = read_toml(args.config) if args.config is not None else {}
+    file_values = read_toml(args.config, "config file") if args.config is not None else {}
     overrides = {k: v for k, v in vars(args).items() if k != "config"}
     return build_config(file_values, overrides)
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-import tomllib
-
 from mnn_edge.data.augment import Augment
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
@@ -144,16 +142,6 @@ def parse_augment(value) -> Augment | None:
         raise MnnEdgeError(f"[augment]: {e}") from e
 
 
-def read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"config file not found: {path}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise MnnEdgeError(f"{path}: not valid TOML ({e})") from e
-
-
 def build_config(file_values: dict, overrides: dict) -> TrainConfig:
     """Merge TOML values and flag overrides (None = not given) into a checked TrainConfig."""
     known = {f.name for f in fields(TrainConfig)}
@@ -177,4 +165,4 @@ def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["PRESETS", "Stage", "TrainConfig", "build_config", "parse_stages", "read_toml"]
+__all__ = ["PRESETS", "Stage", "TrainConfig", "build_config", "parse_stages"]
