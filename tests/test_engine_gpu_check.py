@@ -12,6 +12,7 @@ import pytest
 from trt_double.install import installed
 from trt_double.models import write_tiny
 
+from mnn_edge.bench.schema import load_run
 from mnn_edge.cli_util import run_cli
 from mnn_edge.engine import gpu_check
 from mnn_edge.metadata import Precision
@@ -47,6 +48,12 @@ def test_report_with_every_precision(tmp_path, tiny_export):
     assert ok[0]["angle_max_deg"] == 0.0 and 0 < ok[1]["angle_max_deg"] < 0.05 and 0 < ok[2]["angle_max_deg"] < 0.1
     assert all(r["timing_ms"][f"{r['precision']} b1"]["p50"] > 0 for r in ok)
     assert (out / "engines" / "pose.int8.plan").is_file() and (out / "engines" / "pose.int8.json").is_file()
+    # the same timings in mnn-bench's schema, so mnn-report --bench merges them with CPU runs
+    run = load_run(out / "bench.json")
+    names = {(r.name, r.batch, r.backend) for r in run.records}
+    assert ("pose.int8@tensorrt", 2, "tensorrt") in names and ("pose.fp32@tensorrt+cudagraph", 1, "tensorrt") in names
+    assert ("pose@onnxruntime-cpu", 1, "onnxruntime") in names and run.tool == "gpu_check"
+    assert all(r.model == "pose" and r.latency_ms.p50 > 0 for r in run.records)
 
 
 def test_out_of_tolerance_fails_with_exit_1(tmp_path, tiny_export, monkeypatch):

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,13 +94,31 @@ def run_batches(runner, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def time_runners(cases: list[tuple[str, object, np.ndarray]], warmup: int, runs: int) -> dict[str, dict]:
-    """All timing goes through the shared core (interleaved rounds, percentiles)."""
+def time_runners(cases: list[tuple[str, object, np.ndarray]], warmup: int, runs: int) -> dict:
+    """All timing goes through the shared core (interleaved rounds, percentiles): case -> CaseTiming."""
     from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 
     timed = time_cases([Case(name, (lambda r=r, x=x: r.infer(x)), len(x)) for name, r, x in cases],
                        TimingConfig(warmup=warmup, runs=runs))
-    return {t.name: {"p50": t.stats.p50, "p90": t.stats.p90, "fps": t.throughput} for t in timed}
+    return {t.name: t for t in timed}
+
+
+def summary(timing) -> dict:
+    return {"p50": timing.stats.p50, "p90": timing.stats.p90, "fps": timing.throughput}
+
+
+def bench_record(model: str, case: str, timing, artifact: str | Path, device: str):
+    """A record in mnn-bench's schema, so ``mnn-report --bench`` merges GPU results with CPU ones."""
+    from mnn_edge.bench.schema import record_from_timing
+
+    kind = next(k.value for k, name in MODEL_NAMES.items() if name == model)
+    words = case.split()  # "fp16 b1", "fp16 b1 graph", "onnxruntime-cpu fp32 b1"
+    if words[0] == "onnxruntime-cpu":
+        return record_from_timing(replace(timing, name=f"{model}@onnxruntime-cpu"), artifact=artifact, model=kind,
+                                  precision="fp32", backend="onnxruntime")
+    name = f"{model}.{words[0]}@tensorrt" + ("+cudagraph" if "graph" in words else "")
+    return record_from_timing(replace(timing, name=name), artifact=artifact, model=kind,
+                              precision=words[0], backend="tensorrt", device=device)
 
 
 TRTEXEC_MEDIAN = re.compile(r"GPU Compute Time: .*?median = ([0-9.]+) ms")
@@ -144,7 +162,9 @@ def machine_facts() -> dict:
             "trtexec": shutil.which("trtexec") or "", "python": sys.version.split()[0]}
 
 
-def check_model(export: Path, model: str, precisions, cfg: BuildConfig, args, caps) -> list[EngineResult]:
+def check_model(export: Path, model: str, precisions, cfg: BuildConfig, args, caps, records: list,
+                device: str = "gpu") -> list[EngineResult]:
+    """Build, compare and time every precision of one model; timings are appended to ``records``."""
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
     from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
 
@@ -193,11 +213,14 @@ def check_model(export: Path, model: str, precisions, cfg: BuildConfig, args, ca
         if cases:
             timed = time_runners(cases, args.warmup, args.runs)
             for r, _, _ in runners:
-                r.timing_ms = {k: v for k, v in timed.items() if k.split()[0] == r.precision}
+                mine = {k: t for k, t in timed.items() if k.split()[0] == r.precision}
+                r.timing_ms = {k: summary(t) for k, t in mine.items()}
+                records += [bench_record(model, k, t, r.plan, device) for k, t in mine.items()]
         cpu = time_runners([("onnxruntime-cpu fp32 b1", ort_runner, x[:1])], max(1, args.warmup // 4),
                            max(5, args.runs // 10))
+        records += [bench_record(model, k, t, fp32, "cpu") for k, t in cpu.items()]
         for r, runner, graph_runner in runners:
-            r.timing_ms.update(cpu)
+            r.timing_ms.update({k: summary(t) for k, t in cpu.items()})
             if not args.no_trtexec:
                 for b in sorted({1, cfg.max_batch}):
                     t = trtexec_times(Path(r.plan), runner.input_spec.name,
@@ -297,6 +320,20 @@ def export_first(args) -> Path:
     return export
 
 
+def gpu_label(machine: dict) -> str:
+    return str(machine.get("gpu") or "gpu")
+
+
+def write_bench_run(path: Path, records: list, machine: dict, args) -> None:
+    from mnn_edge.bench.machine import machine_record
+    from mnn_edge.bench.schema import BenchRun, write_run
+
+    config = {"warmup": args.warmup, "runs": args.runs, "seconds": None, "batches": sorted({r.batch for r in records}),
+              "threads": 0, "device": "cuda", "breakdown": False, "interleaved": True}
+    write_run(BenchRun(records=tuple(records), machine={**machine_record(), "gpu_check": machine}, config=config,
+                       tool="gpu_check"), path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -314,17 +351,19 @@ def main(argv: list[str] | None = None) -> int:
                      max_batch=max_batch, opt_batch=min(base.opt_batch, max_batch),
                      min_batch=min(base.min_batch, max_batch), force=True)
     results: list[EngineResult] = []
+    records: list = []
     for model in models:
         if not (export / f"{model}.onnx").is_file():
             results += [EngineResult(model, p.value, status="skipped", note=f"{model}.onnx not in {export}")
                         for p in precisions]
             continue
-        results += check_model(export, model, precisions, cfg, args, caps)
+        results += check_model(export, model, precisions, cfg, args, caps, records, gpu_label(machine))
     report = args.out / "gpu_check.md"
     write_text_atomic(report, markdown(machine, results, cfg, args))
     write_text_atomic(args.out / "gpu_check.json",
                       json.dumps({"machine": machine, "results": [asdict(r) for r in results]}, indent=2) + "\n")
-    print(f"wrote {report}")
+    write_bench_run(args.out / "bench.json", records, machine, args)
+    print(f"wrote {report} (+ gpu_check.json, bench.json for mnn-report --bench)")
     return 0 if all(r.status in ("ok", "skipped") for r in results) else 1
 
 
