@@ -53,6 +53,13 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def refuse_existing(paths: list[Path], force: bool) -> None:
+    """Outputs are new, or the user said --force: one error naming every file in the way."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+
+
 def require_file(path: str | os.PathLike, what: str) -> Path:
     p = Path(path)
     if not p.is_file():

@@ -42,7 +42,7 @@ from mnn_edge.engine.capabilities import Capabilities, import_tensorrt
 from mnn_edge.engine.config import MIB, BuildConfig, Typing
 from mnn_edge.engine.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import atomic_path, require_file, sha256_file
+from mnn_edge.fileio import atomic_path, refuse_existing, require_file, sha256_file
 from mnn_edge.metadata import METADATA_KEY, ModelKind, ModelMetadata, Precision
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
@@ -274,9 +274,7 @@ def build_engine(onnx_path: Path, cfg: BuildConfig, device: int = 0) -> Path:
     facts = inspect_onnx(onnx_path)
     precision = cfg.precision or facts.graph_precision
     plan_path = engine_path(cfg.out_dir, facts.metadata, precision)
-    existing = [str(p) for p in (plan_path, sidecar_path(plan_path)) if p.exists()]
-    if existing and not cfg.force:
-        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
+    refuse_existing([plan_path, sidecar_path(plan_path)], cfg.force)
     try:  # helper C's TensorRT-compatibility lint for quantized graphs, when it is installed
         from mnn_edge.quantize.trt_compat import check_trt_compat
     except ImportError:

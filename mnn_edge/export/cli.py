@@ -20,6 +20,7 @@ from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
+from mnn_edge.fileio import refuse_existing
 from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, Precision, landmark_scheme_for
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
@@ -190,12 +191,6 @@ def load_source(cfg: ExportConfig) -> Checkpoint:
     return load_checkpoint(cfg.checkpoint, cfg.num_landmarks)
 
 
-def refuse_existing(paths: list[Path], force: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
-
-
 def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: bool) -> list[str]:
     """Run the ONNX file and PyTorch on the same random batches; raise if any output drifts."""
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
@@ -240,7 +235,7 @@ def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
 
 def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
     """Every FP16/INT8 output of this run (variants, range tables, sensitivity reports) is new, or --force."""
-    from mnn_edge.quantize.pipeline import planned_outputs, refuse_existing
+    from mnn_edge.quantize.pipeline import planned_outputs
 
     reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity else []
     refuse_existing(planned_outputs(stems, cfg.out, cfg.quantize) + reports, cfg.force)

@@ -25,6 +25,7 @@ import onnx
 
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import get_metadata
+from mnn_edge.fileio import refuse_existing
 from mnn_edge.metadata import ModelMetadata
 from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.calibration import CalibMethod, RangeTable
@@ -99,12 +100,6 @@ def planned_outputs(models: list[str], out_dir: Path, cfg: QuantizeConfig) -> li
             if not cfg.ranges:
                 paths.append(cal.ranges_path(cfg.ranges_dir, m))
     return paths
-
-
-def refuse_existing(paths: list[Path], force: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise MnnEdgeError(f"{', '.join(existing)} already exist; pass --force to overwrite")
 
 
 def find_table(model: str, ranges: tuple[Path, ...]) -> Path:
