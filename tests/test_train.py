@@ -54,6 +54,27 @@ def test_cli_checkpoint_and_resume(synthetic_dir, tmp_path):
     assert resumed.state["step"] == 2 and len(resumed.state["log"]) == 2
 
 
+def test_cli_init_starts_a_new_run_from_weights(synthetic_dir, tmp_path):
+    # Fine-tuning: the new run starts from the given (fp16) weights but with its own step count,
+    # optimizer and clock; with lr ~0 its weights stay those of the source checkpoint.
+    src, out = tmp_path / "src", tmp_path / "ft"
+    base = ["--data", str(synthetic_dir), "--limit", "4", "--batch", "2", "--epoch-steps", "1", "--epochs", "1",
+            "--schedule", "cpu-starter", "--no-progress", "--device", "cpu"]
+    assert train_main(base + ["--out", str(src), "--seed", "3"]) == 0
+    assert train_main(base + ["--out", str(out), "--init", str(src / FINAL), "--lr", "1e-12"]) == 0
+    tuned, source = load_checkpoint(out / LAST), load_checkpoint(src / FINAL)
+    assert tuned.state["step"] == 1 and len(tuned.state["log"]) == 1 and tuned.config["init"] == str(src / FINAL)
+    def weights(ck):  # every learned tensor (BatchNorm running statistics do move in a step)
+        return torch.cat([p.detach().flatten() for p in ck.model.parameters()])
+
+    assert (weights(tuned) - weights(source)).abs().max() < 1e-3
+    # Without --init the same run starts from its own seed's weights, far from the source's.
+    assert train_main(base + ["--out", str(tmp_path / "scratch"), "--lr", "1e-12"]) == 0
+    assert (weights(load_checkpoint(tmp_path / "scratch" / LAST)) - weights(source)).abs().max() > 0.01
+    with pytest.raises(MnnEdgeError, match="exclude each other"):
+        train_main(base + ["--out", str(tmp_path / "x"), "--init", str(src / FINAL), "--resume", str(src / LAST)])
+
+
 def test_config_file_flags_override_and_errors(tmp_path):
     toml = tmp_path / "c.toml"
     toml.write_text('data = "/x"\nbatch = 4\nlr = 0.01\n[augment]\nrotation_deg = 5.0\nscale_range = [0.8, 1.2]\n'

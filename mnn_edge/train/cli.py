@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "when it is used up (a resumed run continues the same clock)")
     p.add_argument("--save-minutes", type=float, help="write last.pt at least this often (config default: 10)")
     p.add_argument("--resume", type=Path, help="continue from this last.pt (weights, optimizer, step, clock)")
+    p.add_argument("--init", type=Path,
+                   help="start from the weights (and normalisation) of this checkpoint, e.g. the shipped starter "
+                        "mnn_edge/assets/mnn_starter.pt, with a fresh optimizer, schedule and clock (fine-tuning)")
     p.add_argument("--force", action="store_const", const=True, help="start afresh over an existing run folder")
     p.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
     return p

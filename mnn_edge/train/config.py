@@ -71,6 +71,7 @@ class TrainConfig:
     max_minutes: float | None = None  # time budget of the whole run (resumes continue its clock)
     save_minutes: float = 10.0  # write last.pt at least this often
     resume: Path | None = None  # checkpoint (last.pt) to continue from
+    init: Path | None = None  # start from these weights (any MNN checkpoint), fresh optimizer and clock
     progress: bool = True  # tqdm bar
     force: bool = False  # start afresh even if the run folder already holds a checkpoint
 
@@ -89,6 +90,9 @@ class TrainConfig:
             raise MnnEdgeError("the schedule has no stages")
         if self.device not in ("auto", "cpu", "cuda"):
             raise MnnEdgeError(f"device must be auto, cpu or cuda, got '{self.device}'")
+        if self.init is not None and self.resume is not None:
+            raise MnnEdgeError("init and resume exclude each other: resume continues a run (weights, optimizer, "
+                               "clock), init starts a new run from a checkpoint's weights")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise MnnEdgeError(f"max_minutes must be positive, got {self.max_minutes}")
 
@@ -151,7 +155,7 @@ def build_config(file_values: dict, overrides: dict) -> TrainConfig:
         raise MnnEdgeError(f"unknown training option(s): {', '.join(unknown)}")
     if "data" not in values:
         raise MnnEdgeError("no training data: pass --data DIR or set data = \"DIR\" in the config file")
-    for key in ("data", "val_data", "out", "resume"):
+    for key in ("data", "val_data", "out", "resume", "init"):
         if values.get(key) is not None:
             values[key] = Path(values[key]).expanduser()
     if "schedule" in values:

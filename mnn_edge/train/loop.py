@@ -126,10 +126,12 @@ class Trainer:
         self.model = MNN(cfg.num_landmarks)
         init_weights(self.model, cfg.seed)
         state: dict = {}
-        if cfg.resume is not None:
-            ck = load_checkpoint(cfg.resume, cfg.num_landmarks)
+        if cfg.resume is not None or cfg.init is not None:
+            ck = load_checkpoint(cfg.resume or cfg.init, cfg.num_landmarks)
             self.model.load_state_dict(ck.model.state_dict())
-            self.mean, self.std, state = tuple(ck.mean), tuple(ck.std), ck.state
+            self.mean, self.std = tuple(ck.mean), tuple(ck.std)
+            if cfg.resume is not None:
+                state = ck.state
         self.model.to(self.device)
         if self.device.type == "cuda":
             self.model.to(memory_format=torch.channels_last)
