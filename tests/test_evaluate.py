@@ -70,13 +70,21 @@ def test_pt_and_onnx_give_the_same_numbers(synthetic_dir, random_checkpoint, ran
 
 
 def test_cli_table_json_and_errors(synthetic_dir, tmp_path, capsys):
-    out = tmp_path / "r.json"
+    out, faces = tmp_path / "r.json", tmp_path / "faces.jsonl"
     assert eval_main(["--data", str(synthetic_dir), "--format", "synthetic", "--baseline", "zero", "--limit", "5",
-                      "--json", str(out), "--no-progress"]) == 0
+                      "--json", str(out), "--per-face", str(faces), "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "MAE yaw / pitch / roll" in text and "NME inter-ocular" in text
     d = json.loads(out.read_text())
     assert KEYS <= set(d) and d["n"] == 5 and d["artifact"] == "baseline:zero" and d["format"] == "synthetic"
+    assert "faces" not in d
+    rows = [json.loads(line) for line in faces.read_text().splitlines()]
+    assert len(rows) == 5 and rows[0]["image"].endswith("synth_000000.jpg")
+    # The zero baseline predicts zero angles: each error is |gt|, and they average to the summary.
+    assert all(r["pred_angles"] == [0.0, 0.0, 0.0] for r in rows)
+    assert np.mean([r["abs_error"][0] for r in rows]) == pytest.approx(d["mae_yaw"], abs=1e-2)
+    assert np.mean([r["nme_box"] for r in rows]) == pytest.approx(d["nme_box"], abs=1e-4)
+    assert all(abs(r["abs_error"][1]) == pytest.approx(abs(r["gt_angles"][1]), abs=1e-2) for r in rows)
     with pytest.raises(MnnEdgeError, match="either --artifact or --baseline"):
         eval_main(["--data", str(synthetic_dir), "--format", "synthetic", "--baseline", "zero",
                    "--artifact", "x.onnx"])

@@ -30,6 +30,7 @@ class EvalConfig:
     device: str  # auto | cpu | cuda
     json_out: Path | None  # where to write the JSON result
     progress: bool
+    per_face: Path | None = None  # JSON lines, one record per face
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="aflw2000: keep faces with angles beyond +-99 degrees (the standard protocol drops them)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the artifact runs")
     p.add_argument("--json", dest="json_out", type=Path, help="also write the result as JSON here")
+    p.add_argument("--per-face", type=Path,
+                   help="also write one JSON line per face here: image, gt_angles, pred_angles, abs_error (deg), "
+                        "nme, nme_box, vis_right/vis_labelled (to find the faces that fail)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
@@ -75,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     return EvalConfig(data=args.data, format=args.format, artifact=artifact, baseline=args.baseline,
                       baseline_data=args.baseline_data, baseline_format=args.baseline_format, limit=args.limit,
                       batch=args.batch, protocol=args.protocol, device=args.device, json_out=args.json_out,
-                      progress=args.progress)
+                      progress=args.progress, per_face=args.per_face)
 
 
 def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True) -> list:
@@ -133,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.json_out is not None:
         write_text_atomic(cfg.json_out, json.dumps(res.to_dict(), indent=2, sort_keys=True) + "\n")
         print(f"wrote {cfg.json_out}")
+    if cfg.per_face is not None:
+        write_text_atomic(cfg.per_face, "".join(json.dumps(f) + "\n" for f in res.faces))
+        print(f"wrote {cfg.per_face} ({len(res.faces)} faces)")
     return 0
 
 

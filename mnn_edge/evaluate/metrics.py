@@ -49,10 +49,17 @@ class EvalResult:
     data: str = ""
     format: str = ""
     extra: dict = field(default_factory=dict)
+    faces: list[dict] = field(default_factory=list, repr=False)  # one record per face (see face_record)
 
     def to_dict(self) -> dict:
+        """The summary (without the per-face records), NaN as None."""
         d = asdict(self)
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+        d.pop("faces")
+        return {k: finite_or_none(v) for k, v in d.items()}
+
+
+def finite_or_none(v):
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def angle_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -96,12 +103,18 @@ class _Accumulator:
         self.vis_right = 0
         self.vis_total = 0
         self.n = 0
+        self.faces: list[dict] = []
 
     def add(self, sample: FaceSample, crop: CropItem, out: dict[str, np.ndarray]) -> None:
         self.n += 1
+        record: dict = {"image": str(sample.image_path)}
         gt = ground_truth_angles(sample)
+        if "pose" in out:
+            record["pred_angles"] = [round(float(v), 3) for v in out["pose"][:3]]
         if gt is not None and "pose" in out:
             self.ang.append(angle_errors(out["pose"][:3], gt))
+            record["gt_angles"] = [round(float(v), 3) for v in gt]
+            record["abs_error"] = [round(float(v), 3) for v in self.ang[-1]]
         if sample.landmarks is not None and "landmarks" in out and len(out["landmarks"]) == len(sample.landmarks):
             ones = np.ones((len(out["landmarks"]), 1))
             in_image = np.hstack([out["landmarks"], ones]) @ np.asarray(crop.crop_to_image).T
@@ -109,13 +122,17 @@ class _Accumulator:
             if math.isfinite(b):
                 self.nme.append(a)
                 self.nme_box.append(b)
+                record.update(nme=finite_or_none(round(float(a), 5)), nme_box=round(float(b), 5))
         if sample.visibility is not None and "visibility" in out:
             gt_v = np.asarray(sample.visibility, np.float64)
             pred_v = np.asarray(out["visibility"], np.float64)
             if len(gt_v) == len(pred_v):
                 ok = np.isfinite(gt_v)
-                self.vis_right += int(((pred_v[ok] > 0.5) == (gt_v[ok] > 0.5)).sum())
+                right = int(((pred_v[ok] > 0.5) == (gt_v[ok] > 0.5)).sum())
+                self.vis_right += right
                 self.vis_total += int(ok.sum())
+                record["vis_right"], record["vis_labelled"] = right, int(ok.sum())
+        self.faces.append(record)
 
     def result(self) -> EvalResult:
         mae = np.mean(self.ang, axis=0) if self.ang else np.full(3, math.nan)
@@ -125,7 +142,7 @@ class _Accumulator:
             mae=float(np.mean(mae)), nme=float(np.mean(nme)) if nme else math.nan,
             nme_box=float(np.mean(self.nme_box)) if self.nme_box else math.nan,
             vis_acc=self.vis_right / self.vis_total if self.vis_total else math.nan,
-            n_pose=len(self.ang), n_landmarks=len(self.nme_box), n_vis=self.vis_total)
+            n_pose=len(self.ang), n_landmarks=len(self.nme_box), n_vis=self.vis_total, faces=self.faces)
 
 
 def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, progress: bool = True) -> EvalResult:
