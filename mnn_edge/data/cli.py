@@ -1,5 +1,5 @@
 """``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels),
-``preview`` (a PNG contact sheet of synthetic faces)."""
+``preview`` (a PNG contact sheet of synthetic faces), ``cofw`` (unpack COFW's official .mat)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cofw(args: argparse.Namespace) -> int:
+    from mnn_edge.data.cofw_mat import convert_cofw
+
+    written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
+    note = f"; skipped {', '.join(f'{n} {r}' for r, n in skipped.items())}" if skipped else ""
+    print(f"wrote {written} faces (.png + .pts) to {args.out}{note}; read them with --format cofw")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="mnn-data", description="Data-set tools for MNN.", formatter_class=fmt)
@@ -71,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="tile side in pixels")
     p.add_argument("--cols", type=int, default=4, help="tiles per row")
     p.add_argument("--landmarks", action="store_true", help="draw landmarks (green visible, red occluded)")
+    c = sub.add_parser(
+        "cofw", formatter_class=fmt, help="unpack COFW's official .mat (images inside) into .png + .pts files",
+        description="Convert COFW_train_color.mat / COFW_test_color.mat (MATLAB v7.3 needs h5py: "
+                    "pip install 'mnn-edge[data]') into cofw_{train,test}_NNNN.png + .pts (29 points, 1-based, "
+                    "third column = occluded), the per-image form that --format cofw reads.")
+    c.add_argument("--mat", type=Path, required=True, help="COFW_train_color.mat or COFW_test_color.mat")
+    c.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+    c.add_argument("--force", action="store_true", help="overwrite cofw_* files already in --out")
+    c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -81,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                                   force=args.force, progress=not args.no_progress))
     if args.command == "preview":
         return _preview(args)
+    if args.command == "cofw":
+        return _cofw(args)
     raise MnnEdgeError(f"unknown command {args.command}")
 
 

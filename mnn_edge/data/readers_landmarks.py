@@ -3,9 +3,10 @@
 None of them has a head pose; they serve landmark training/evaluation and calibration crops.
 - 300W / iBUG ``.pts``: ``version: 1`` / ``n_points: 68`` / ``{`` / one ``x y`` per line / ``}``,
   1-based pixel coordinates (the iBUG convention); the image is the file of the same stem.
-- COFW: the official release is a MATLAB v7.3 (HDF5) file with the images inside; this reader takes
-  the usual per-image form instead: ``NAME.pts`` in the same syntax with ``n_points: 29``, each line
-  ``x y`` or ``x y occluded`` (1 = occluded, as COFW's third block of ``phis``), 1-based.
+- COFW: the official release is a MATLAB v7.3 (HDF5) file with the images inside; ``mnn-data cofw``
+  (:mod:`mnn_edge.data.cofw_mat`) unpacks it into the per-image form this reader takes:
+  ``NAME.pts`` in the same syntax with ``n_points: 29``, each line ``x y`` or ``x y occluded``
+  (1 = occluded, as COFW's third block of ``phis``), 1-based.
 - WFLW: the annotation list ``list_98pt_rect_attr_{train,test}.txt``; each line holds 196 numbers
   (x0 y0 ... x97 y97), the face box x_min y_min x_max y_max, 6 attribute flags (pose, expression,
   illumination, make-up, occlusion, blur) and the image path relative to ``WFLW_images/``.
