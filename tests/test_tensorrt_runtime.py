@@ -172,3 +172,29 @@ def test_fp16_and_int8_engines_run(tmp_path, precision):
         with TensorRTRunner(plan) as r:
             assert r.describe() == f"tensorrt {precision.value} pose"
             np.testing.assert_array_equal(r.infer(X3[:2])["pose"], reference(src, X3[:2]))
+
+
+def test_staged_inference_times_copies_and_execution_apart(built):
+    # mnn-bench --breakdown asks the runner for h2d / infer / d2h separately; the outputs must be
+    # those of infer(), each copy must happen once, and a CUDA-graph runner offers no split.
+    from mnn_edge.bench.breakdown import STAGED_NOTE, FramePipeline
+
+    src, plan = built
+    with installed("10.3") as d, TensorRTRunner(plan) as r:
+        d.gpu.calls.clear()
+        out, ms = r.infer_staged(X3[:2])
+        np.testing.assert_array_equal(out["pose"], reference(src, X3[:2]))
+        assert set(ms) == {"h2d", "infer", "d2h"} and all(v >= 0.0 for v in ms.values())
+        copies = [c for c in d.gpu.calls if c[0] in ("htod", "dtoh")]
+        assert copies == [("htod", 2 * 3 * 8 * 8 * 4), ("dtoh", 2 * 6 * 4)]
+        with pytest.raises(MnnEdgeError, match="outside this artifact's range"):
+            r.infer_staged(np.zeros((5, 3, 8, 8), np.float32))
+        frames = [np.full((20, 30, 3), 40 * i, np.uint8) for i in range(3)]
+        pipe = FramePipeline(r, frames, batch=2)
+        for _ in range(3):
+            pipe()
+        report = pipe.breakdown()
+        assert report.note == STAGED_NOTE
+        assert all(report.stages[s] is not None for s in ("preprocess", "h2d", "infer", "d2h", "postprocess"))
+    with installed("10.3", "cuda-python"), TensorRTRunner(plan, cuda_graph=True) as g:
+        assert g.infer_staged is None

@@ -124,22 +124,41 @@ class TensorRTRunner(Runner):
         self._shape = shape
         self._cuda.release_graph()  # a graph is only valid for the shape it was captured with
 
-    def _enqueue(self) -> None:
-        bufs = self._cuda.buffers
+    def _htod(self) -> None:
         name = self.input_spec.name
-        self._cuda.htod_async(bufs[name], int(np.prod(self._shape)) * self._dtypes[name].itemsize)
+        self._cuda.htod_async(self._cuda.buffers[name], int(np.prod(self._shape)) * self._dtypes[name].itemsize)
+
+    def _execute(self) -> None:
         if not self._context.execute_async_v3(self._cuda.stream_handle):
             raise MnnEdgeError("TensorRT execute_async_v3 failed (see its log above)")
+
+    def _dtoh(self) -> None:
+        bufs = self._cuda.buffers
         for out, shape in self._out_shapes.items():
             self._cuda.dtoh_async(bufs[out], int(np.prod(shape)) * self._dtypes[out].itemsize)
+
+    def _enqueue(self) -> None:
+        self._htod()
+        self._execute()
+        self._dtoh()
+
+    def _stage_input(self, batch: np.ndarray) -> None:
+        """Set the shape if it changed and copy the batch into the page-locked input buffer."""
+        if batch.shape != self._shape:
+            self._set_shape(tuple(batch.shape))
+        self._cuda.buffers[self.input_spec.name].host[: batch.size] = batch.reshape(-1)
+
+    def _outputs_copy(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name, shape in self._out_shapes.items():
+            n = int(np.prod(shape))
+            out[name] = self._cuda.buffers[name].host[:n].reshape(shape).astype(np.float32, copy=True)
+        return out
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         cuda = self._cuda
         with cuda.active():
-            if batch.shape != self._shape:
-                self._set_shape(tuple(batch.shape))
-            host = cuda.buffers[self.input_spec.name].host
-            host[: batch.size] = batch.reshape(-1)
+            self._stage_input(batch)
             if not self.cuda_graph:
                 self._enqueue()
             elif cuda.has_graph:
@@ -150,11 +169,31 @@ class TensorRTRunner(Runner):
                 cuda.capture(self._enqueue)
                 cuda.launch_graph()
             cuda.synchronize()
-        out = {}
-        for name, shape in self._out_shapes.items():
-            n = int(np.prod(shape))
-            out[name] = cuda.buffers[name].host[:n].reshape(shape).astype(np.float32, copy=True)
-        return out
+        return self._outputs_copy()
+
+    @property
+    def infer_staged(self):
+        """``infer_staged(batch) -> (outputs, {"h2d", "infer", "d2h": ms})`` for ``mnn-bench --breakdown``.
+
+        Each stage is enqueued and waited for on its own (host clock around a stream
+        synchronisation), so the three add up to slightly more than one :meth:`infer`. None with
+        ``cuda_graph``: a replayed graph is one launch with nothing to split."""
+        return None if self.cuda_graph else self._infer_staged
+
+    def _infer_staged(self, batch: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        import time
+
+        self._check(batch)
+        batch = np.ascontiguousarray(batch, dtype=self.input_spec.dtype)
+        cuda, ms = self._cuda, {}
+        with cuda.active():
+            self._stage_input(batch)
+            for name, enqueue in (("h2d", self._htod), ("infer", self._execute), ("d2h", self._dtoh)):
+                t0 = time.perf_counter()
+                enqueue()
+                cuda.synchronize()
+                ms[name] = (time.perf_counter() - t0) * 1e3
+        return self._outputs_copy(), ms
 
     def close(self) -> None:
         """Context, engine, runtime (in that order, with our CUDA context current), then buffers."""
