@@ -88,6 +88,16 @@ def test_cuda_graph_gives_the_same_numbers(tmp_path):
             np.testing.assert_array_equal(graph.infer(X)["pose"], plain.infer(X)["pose"])
 
 
+def test_staged_inference_matches_and_times_each_stage(tmp_path):
+    from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+
+    plan = build_engine(write_tiny(tmp_path / "export"), _cfg(tmp_path, max_batch=4))
+    with TensorRTRunner(plan) as r:
+        out, ms = r.infer_staged(X)
+        np.testing.assert_array_equal(out["pose"], r.infer(X)["pose"])
+        assert set(ms) == {"h2d", "infer", "d2h"} and all(0.0 < v < 1000.0 for v in ms.values())
+
+
 def test_load_time_checks_with_real_tensorrt(tmp_path):
     from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
 
