@@ -185,3 +185,22 @@ def test_colour_jitter_matches_its_definition():
     expect = np.clip(np.round(x), 0, 255)
     assert np.abs(colour_jitter(img, d).astype(float) - expect).max() <= 1
     assert colour_jitter(img, AugmentDraw()) is img
+
+
+def test_gray_prob_makes_grey_images_and_leaves_other_runs_unchanged():
+    from mnn_edge.data.augment import colour_jitter
+
+    # Without gray_prob the draws are those of the earlier releases (same random stream).
+    plain = draw(Augment(), np.random.default_rng(5))
+    with_zero = draw(Augment(gray_prob=0.0), np.random.default_rng(5))
+    assert plain == with_zero
+    always = draw(Augment(gray_prob=1.0), np.random.default_rng(5))
+    assert always.saturation == 0.0 and always.rotation_deg == plain.rotation_deg
+    img = np.random.default_rng(1).integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    grey = colour_jitter(img, always).astype(int)
+    assert np.abs(grey[..., 0] - grey[..., 1]).max() <= 1 and np.abs(grey[..., 1] - grey[..., 2]).max() <= 1
+    rng = np.random.default_rng(0)
+    share = np.mean([draw(Augment(gray_prob=0.3), rng).saturation == 0.0 for _ in range(2000)])
+    assert 0.26 < share < 0.34
+    with pytest.raises(MnnEdgeError, match="gray_prob must be in"):
+        Augment(gray_prob=1.5)

@@ -12,7 +12,8 @@ through the same maps. The pose follows exactly (no small-angle shortcut):
   R -> Rz R; the angles are re-read from the product (roll changes by the rotation angle only for
   a face without yaw/pitch); tx, ty move with the map and tz multiplies by the zoom k.
 
-Colour jitter (brightness, contrast, saturation) touches pixels only.
+Colour jitter (brightness, contrast, saturation; optionally a fully grey image, saturation 0)
+touches pixels only.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ class Augment:
     brightness: float = 0.25  # pixel values multiplied by 1 +- brightness
     contrast: float = 0.25  # deviation from the mean scaled by 1 +- contrast
     saturation: float = 0.25  # deviation from gray scaled by 1 +- saturation
+    gray_prob: float = 0.0  # probability of a fully grey image (IR / monochrome cameras, grey photos)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.flip_prob <= 1.0:
-            raise MnnEdgeError(f"flip_prob must be in [0, 1], got {self.flip_prob}")
+        for name in ("flip_prob", "gray_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise MnnEdgeError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         lo, hi = self.scale_range
         if not 0.0 < lo <= hi:
             raise MnnEdgeError(f"scale_range must satisfy 0 < low <= high, got {self.scale_range}")
@@ -81,6 +84,10 @@ def draw(aug: Augment, rng: np.random.Generator) -> AugmentDraw:
     """Draw one set of parameters; the order of the draws is fixed (reproducible for a seed)."""
     u = rng.uniform(size=8)
     lo, hi = aug.scale_range
+    saturation = float(1 + (2 * u[7] - 1) * aug.saturation)
+    # Drawn only when asked for, so runs without it keep their random stream.
+    if aug.gray_prob > 0 and rng.uniform() < aug.gray_prob:
+        saturation = 0.0
     return AugmentDraw(
         flip=bool(u[0] < aug.flip_prob),
         rotation_deg=float((2 * u[1] - 1) * aug.rotation_deg),
@@ -88,7 +95,7 @@ def draw(aug: Augment, rng: np.random.Generator) -> AugmentDraw:
         shift=(float((2 * u[3] - 1) * aug.shift_frac), float((2 * u[4] - 1) * aug.shift_frac)),
         brightness=float(1 + (2 * u[5] - 1) * aug.brightness),
         contrast=float(1 + (2 * u[6] - 1) * aug.contrast),
-        saturation=float(1 + (2 * u[7] - 1) * aug.saturation),
+        saturation=saturation,
     )
 
 
