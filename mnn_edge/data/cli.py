@@ -47,10 +47,10 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _cofw(args: argparse.Namespace) -> int:
-    from mnn_edge.data.cofw_mat import convert_cofw
+    from mnn_edge.data.cofw_mat import convert_cofw, skips_text
 
     written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
-    note = f"; skipped {', '.join(f'{n} {r}' for r, n in skipped.items())}" if skipped else ""
+    note = f"; skipped {skips_text(skipped)}" if skipped else ""
     print(f"wrote {written} faces (.png + .pts) to {args.out}{note}; read them with --format cofw")
     return 0
 

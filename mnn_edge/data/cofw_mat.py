@@ -95,6 +95,11 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"shape {image.shape}")
 
 
+def skips_text(skipped: Counter) -> str:
+    """'2 NaN in landmarks, 1 unusable image'."""
+    return ", ".join(f"{n} {reason}" for reason, n in skipped.most_common())
+
+
 def convert_cofw(mat_path: str | Path, out: str | Path, force: bool = False,
                  progress: bool = True) -> tuple[int, Counter]:
     """Write ``cofw_{split}_{i:04d}.png`` + ``.pts`` (i from 1, the release's order) into ``out``.
@@ -130,5 +135,5 @@ def convert_cofw(mat_path: str | Path, out: str | Path, force: bool = False,
             tmp.write_text(pts_text(row))
         written += 1
     if written == 0:
-        raise MnnEdgeError(f"{mat_path}: no usable face ({', '.join(f'{n} {r}' for r, n in skipped.items())})")
+        raise MnnEdgeError(f"{mat_path}: no usable face ({skips_text(skipped)})")
     return written, skipped

@@ -49,7 +49,7 @@ class EvalResult:
     data: str = ""
     format: str = ""
     extra: dict = field(default_factory=dict)
-    faces: list[dict] = field(default_factory=list, repr=False)  # one record per face (see face_record)
+    faces: list[dict] = field(default_factory=list, repr=False)  # per face, as _Accumulator.add records it
 
     def to_dict(self) -> dict:
         """The summary (without the per-face records), NaN as None."""

@@ -37,8 +37,12 @@ class Runner(ABC):
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run one batch of preprocessed crops (see :func:`mnn_edge.preprocess.to_input`)."""
+        return self._infer(self._prepare(batch))
+
+    def _prepare(self, batch: np.ndarray) -> np.ndarray:
+        """The checked batch as the contiguous array of the input's dtype that backends consume."""
         self._check(batch)
-        return self._infer(np.ascontiguousarray(batch, dtype=self.input_spec.dtype))
+        return np.ascontiguousarray(batch, dtype=self.input_spec.dtype)
 
     @abstractmethod
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...

@@ -24,6 +24,7 @@ context, stream and buffers. The sequence follows the TensorRT Python API refere
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -181,10 +182,7 @@ class TensorRTRunner(Runner):
         return None if self.cuda_graph else self._infer_staged
 
     def _infer_staged(self, batch: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-        import time
-
-        self._check(batch)
-        batch = np.ascontiguousarray(batch, dtype=self.input_spec.dtype)
+        batch = self._prepare(batch)
         cuda, ms = self._cuda, {}
         with cuda.active():
             self._stage_input(batch)
