@@ -65,6 +65,7 @@ class TrainConfig:
     augment: Augment | None = Augment()  # None = no augmentation
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # float16 autocast + grad scaling (CUDA only; ignored on CPU)
+    channels_last: bool = True  # NHWC weights and inputs (bench/train_step_layout.py measures it)
     workers: int = 0  # DataLoader worker processes
     threads: int = 0  # torch CPU threads (0 = torch's default)
     seed: int = 0

@@ -132,9 +132,10 @@ class Trainer:
             self.mean, self.std = tuple(ck.mean), tuple(ck.std)
             if cfg.resume is not None:
                 state = ck.state
-        # NHWC on CPU too: oneDNN's convolutions train 15-25% faster per step on 2 AVX2 cores
-        # (measured for every stage of the starter recipe, batch 8).
-        self.model.to(self.device, memory_format=torch.channels_last)
+        # NHWC on CPU too: oneDNN's convolutions train faster per step on 2 AVX2 cores for every
+        # stage of the starter recipe (bench/train_step_layout.py, numbers in bench/README.md).
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=self.memory_format)
         self.net: nn.Module = TrainNet(self.model)
         if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -210,7 +211,7 @@ class Trainer:
         for g in self.opt.param_groups:
             g["lr"] = lr
         batch = to_device(batch, self.device)
-        image = batch["image"].contiguous(memory_format=torch.channels_last)
+        image = batch["image"].contiguous(memory_format=self.memory_format)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
             out = self.net(image, stage.weights.needs_decoder)
         total, terms = mnn_losses(out, batch, stage.weights, self.mean_face, self.cfg.sigma)
