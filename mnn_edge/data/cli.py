@@ -1,5 +1,6 @@
 """``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels),
-``preview`` (a PNG contact sheet of synthetic faces), ``cofw`` (unpack COFW's official .mat)."""
+``preview`` (a PNG contact sheet of synthetic faces), ``cofw`` (unpack COFW's official .mat),
+``pseudo-label`` (teacher pose labels for real faces)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,17 @@ def _cofw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pseudo_label(args: argparse.Namespace) -> int:
+    from mnn_edge.data.pseudo_label import pseudo_label
+
+    made, resumed = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
+                                 force=args.force, progress=not args.no_progress)
+    note = f" ({resumed} kept from a stopped run)" if resumed else ""
+    print(f"wrote {args.out}: teacher pose labels for {made + resumed} faces{note}; train or evaluate with "
+          f"--pose-labels {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="mnn-data", description="Data-set tools for MNN.", formatter_class=fmt)
@@ -89,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     c.add_argument("--force", action="store_true", help="overwrite cofw_* files already in --out")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from mnn_edge.data.sample import FORMATS
+    from mnn_edge.data.teacher import TEACHER_MARGIN
+
+    t = sub.add_parser(
+        "pseudo-label", formatter_class=fmt, help="label head pose on real faces with a teacher model (training only)",
+        description="Run a pose teacher (the FSA-Net ONNX models in --teacher) on every face of --data and write "
+                    "its yaw/pitch/roll as a JSON Lines labels file with its provenance (teacher files' SHA-256, "
+                    "crop). Faces are cropped from their 68 landmarks. A stopped run resumes from OUT.partial; "
+                    "the labels reach OUT only when every face is done. mnn-train and mnn-eval read them with "
+                    "--pose-labels; they are marked as teacher labels, never as true ones.")
+    t.add_argument("--teacher", type=Path, required=True, help="folder of teacher ONNX models")
+    t.add_argument("--data", type=Path, required=True, help="dataset folder (faces with landmarks)")
+    t.add_argument("--format", choices=FORMATS, default="keypoints-csv", help="reader of --data")
+    t.add_argument("--out", type=Path, required=True, help="labels file to write (.jsonl)")
+    t.add_argument("--margin", type=float, default=TEACHER_MARGIN,
+                   help="teacher crop: each side of the landmark box widened by this fraction of its size")
+    t.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -101,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         return _preview(args)
     if args.command == "cofw":
         return _cofw(args)
+    if args.command == "pseudo-label":
+        return _pseudo_label(args)
     raise MnnEdgeError(f"unknown command {args.command}")
 
 

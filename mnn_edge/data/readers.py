@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,15 @@ class FormatReader:
 
     list_items: Callable[[Path], Sequence]
     parse_item: Callable[[object], FaceSample]
+    # The identity an item belongs to (a person), for splits that never put one person on both
+    # sides; None where the format does not know it.
+    group_of: Callable[[object], str] | None = None
+
+
+# Person-disjoint hold-out: a group is held out when crc32(group) % 100 < HOLDOUT_PERCENT. A hash,
+# not a random draw, so every command and every machine agrees on the split without a file.
+HOLDOUT_PERCENT = 15
+SUBSETS = ("train", "heldout")
 
 
 def load_image_rgb(path: str | Path) -> np.ndarray:
@@ -132,6 +142,10 @@ def _reader(fmt: str) -> FormatReader:
         from mnn_edge.data import readers_biwi
 
         return readers_biwi.reader()
+    if fmt == "keypoints-csv":
+        from mnn_edge.data import readers_csv
+
+        return readers_csv.reader()
     raise MnnEdgeError(f"unknown dataset format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -141,11 +155,21 @@ def summarize_skips(skipped: Counter, total: int) -> str:
     return f"skipped {sum(skipped.values())} of {total} files: {parts}"
 
 
-def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress: bool = False) -> list[FaceSample]:
+def in_subset(group: str, subset: str) -> bool:
+    """Whether ``group`` (a person) falls in ``subset`` of the person-disjoint split."""
+    held = zlib.crc32(group.encode("utf-8")) % 100 < HOLDOUT_PERCENT
+    return held if subset == "heldout" else not held
+
+
+def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress: bool = False,
+                 subset: str | None = None, pose_labels: str | Path | None = None) -> list[FaceSample]:
     """Read every usable face under ``root`` in format ``fmt`` (one of ``FORMATS``).
 
     Items are read in sorted order; ``limit`` stops after that many usable faces; ``progress``
-    shows a tqdm bar (300W-LP has 122k files). Unusable files are skipped and reported in one
+    shows a tqdm bar (300W-LP has 122k files). ``subset`` (``train`` / ``heldout``) keeps one side
+    of the person-disjoint split (formats that know the person only). ``pose_labels`` is a file
+    written by ``mnn-data pseudo-label``: its angles become the faces' pose labels, marked as the
+    teacher's (:mod:`mnn_edge.data.pose_labels`). Unusable files are skipped and reported in one
     warning; MnnEdgeError when the folder does not exist, the format is unknown, or nothing
     usable is left.
     """
@@ -155,9 +179,18 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
     if limit is not None and limit < 1:
         raise MnnEdgeError(f"limit must be at least 1, got {limit}")
     reader = _reader(fmt)
+    if subset is not None and subset not in SUBSETS:
+        raise MnnEdgeError(f"subset must be one of {', '.join(SUBSETS)}, got {subset!r}")
+    if subset is not None and reader.group_of is None:
+        raise MnnEdgeError(f"format {fmt} does not name the person of a face: it cannot be split by person "
+                           "(--subset needs keypoints-csv)")
     items = reader.list_items(root)
     if not items:
         raise MnnEdgeError(f"no {fmt} annotation files found under {root} (see docs/DATA_FORMATS.md)")
+    if subset is not None:
+        items = [it for it in items if in_subset(reader.group_of(it), subset)]
+        if not items:
+            raise MnnEdgeError(f"the {subset} part of {root} is empty (split by person, {HOLDOUT_PERCENT}% held out)")
     samples: list[FaceSample] = []
     skipped: Counter = Counter()
     examples: dict[str, str] = {}
@@ -181,6 +214,10 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
         log.warning(message)
     if not samples:
         raise MnnEdgeError(f"no usable {fmt} faces under {root}: {summarize_skips(skipped, seen)}")
+    if pose_labels is not None:
+        from mnn_edge.data.pose_labels import attach_pose_labels
+
+        attach_pose_labels(samples, pose_labels, root)
     return samples
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = ("synthetic", "aflw2000", "300wlp", "biwi", "300w", "cofw", "wflw")
+FORMATS = ("synthetic", "aflw2000", "300wlp", "biwi", "300w", "cofw", "wflw", "keypoints-csv")
 
 
 @dataclass
@@ -29,6 +29,7 @@ class FaceSample:
     pose: np.ndarray | None = None  # (6,) exact image-space pose when the source knows it (synthetic)
     box: np.ndarray | None = None  # (4,) x0, y0, x1, y1 image px, when no landmarks define the crop
     source: str = ""  # format name
+    pose_origin: str = "label"  # where angles/pose come from: "label" (the dataset's own) or "teacher"
 
 
 @dataclass

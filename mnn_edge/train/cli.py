@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.fileio import read_toml
 from mnn_edge.train.config import PRESETS, TrainConfig, build_config
@@ -19,13 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "losses L_ED, L_AE, L_CE(h), L_CE(v). Options come from --config (TOML, keys as the long flags "
                     "with _ for -) and are overridden by flags given here. Writes OUT/last.pt (resumable, fp32 + "
                     "optimizer), OUT/model_fp16.pt (fp16 weights, what mnn-export reads) and OUT/log.json. "
-                    "Under torchrun (WORLD_SIZE > 1) the same run uses DistributedDataParallel.",
+                    "Under torchrun (WORLD_SIZE > 1) the same run uses DistributedDataParallel. "
+                    "Several datasets with sampling weights (real + synthetic): [[sources]] tables in the config "
+                    "(configs/starter_real.toml).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--config", type=Path, help="TOML file with training options (see configs/starter.toml)")
     p.add_argument("--data", type=Path, help="training set folder (required here or in the config)")
     p.add_argument("--format", choices=FORMATS, help="reader of --data (config default: synthetic)")
+    p.add_argument("--subset", choices=SUBSETS,
+                   help="train on one side of --data's person-disjoint split (keypoints-csv)")
+    p.add_argument("--pose-labels", type=Path,
+                   help="teacher pose labels for --data (from mnn-data pseudo-label): the pose target of its faces")
     p.add_argument("--val-data", type=Path, help="validation folder, evaluated at the end of every epoch")
     p.add_argument("--val-format", choices=FORMATS, help="reader of --val-data (default: --format)")
+    p.add_argument("--val-subset", choices=SUBSETS, help="side of --val-data's person-disjoint split")
+    p.add_argument("--val-pose-labels", type=Path, help="teacher pose labels for --val-data")
     p.add_argument("--val-limit", type=int, help="validate on at most this many faces (config default: 64)")
     p.add_argument("--limit", type=int, help="read at most this many training faces")
     p.add_argument("--out", type=Path, help="run folder (config default: runs/train)")

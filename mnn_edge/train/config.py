@@ -8,10 +8,12 @@ in the time given, and a budget-limited run still ends at a low learning rate.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from mnn_edge.data.augment import Augment
+from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.train.losses import LossWeights
@@ -43,11 +45,36 @@ PRESETS: dict[str, tuple[Stage, ...]] = {
 
 
 @dataclass(frozen=True)
+class Source:
+    """One training dataset of a mixed run, drawn with probability ``weight / sum(weights)``."""
+
+    data: Path
+    format: str = "synthetic"
+    weight: float = 1.0
+    subset: str | None = None  # train | heldout: one side of the person-disjoint split
+    pose_labels: Path | None = None  # teacher labels (mnn-data pseudo-label) used as the pose target
+    limit: int | None = None  # read at most this many faces
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise MnnEdgeError(f"source {self.data}: format '{self.format}' is not one of {', '.join(FORMATS)}")
+        if not (self.weight > 0 and math.isfinite(self.weight)):
+            raise MnnEdgeError(f"source {self.data}: weight must be a positive number, got {self.weight}")
+        if self.subset is not None and self.subset not in SUBSETS:
+            raise MnnEdgeError(f"source {self.data}: subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    data: Path  # training set folder
+    data: Path | None = None  # training set folder (one source; or use `sources`)
     format: str = "synthetic"  # reader, one of mnn_edge.data.sample.FORMATS
+    subset: str | None = None  # train | heldout side of --data's person-disjoint split
+    pose_labels: Path | None = None  # teacher pose labels for --data
+    sources: tuple[Source, ...] = ()  # several datasets with sampling weights (instead of data/format)
     val_data: Path | None = None  # validation folder (None: no validation)
     val_format: str | None = None  # reader of val_data (default: format)
+    val_subset: str | None = None  # train | heldout side of val_data's person-disjoint split
+    val_pose_labels: Path | None = None  # teacher pose labels for val_data
     out: Path = Path("runs/train")  # run folder: last.pt, model_fp16.pt, log.jsonl
     limit: int | None = None  # read at most this many training faces
     val_limit: int | None = 64  # validate on at most this many faces (each costs a forward pass)
@@ -77,6 +104,9 @@ class TrainConfig:
     force: bool = False  # start afresh even if the run folder already holds a checkpoint
 
     def __post_init__(self) -> None:
+        if (self.data is None) == (not self.sources):
+            raise MnnEdgeError("give the training data once: --data DIR (data = \"DIR\"), or [[sources]] tables "
+                               "in the config for a mixed run, not both")
         for name, fmt in (("format", self.format), ("val_format", self.val_format)):
             if fmt is not None and fmt not in FORMATS:
                 raise MnnEdgeError(f"{name} '{fmt}' is not one of {', '.join(FORMATS)}")
@@ -96,6 +126,13 @@ class TrainConfig:
                                "clock), init starts a new run from a checkpoint's weights")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise MnnEdgeError(f"max_minutes must be positive, got {self.max_minutes}")
+
+    def train_sources(self) -> tuple[Source, ...]:
+        """The run's datasets: ``sources``, or the one given by data/format/subset/pose_labels/limit."""
+        if self.sources:
+            return self.sources
+        return (Source(data=self.data, format=self.format, subset=self.subset, pose_labels=self.pose_labels,
+                       limit=self.limit),)
 
     def stage_at(self, progress: float) -> Stage:
         for stage in self.schedule:
@@ -133,6 +170,29 @@ def parse_stages(value) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+def parse_sources(value) -> tuple[Source, ...]:
+    """``[[sources]]`` tables: ``{data, format, weight, subset, pose_labels, limit}``."""
+    if not isinstance(value, list) or not value:
+        raise MnnEdgeError("sources must be a non-empty list of [[sources]] tables")
+    known = {f.name for f in fields(Source)}
+    out = []
+    for i, t in enumerate(value):
+        if not isinstance(t, dict) or "data" not in t:
+            raise MnnEdgeError(f"sources[{i}]: a table with at least data = \"DIR\" expected")
+        unknown = sorted(set(t) - known)
+        if unknown:
+            raise MnnEdgeError(f"sources[{i}]: unknown key(s) {', '.join(unknown)} "
+                               f"(expected {', '.join(sorted(known))})")
+        kw = dict(t)
+        kw["data"] = Path(kw["data"]).expanduser()
+        if kw.get("pose_labels") is not None:
+            kw["pose_labels"] = Path(kw["pose_labels"]).expanduser()
+        if "weight" in kw:
+            kw["weight"] = float(kw["weight"])
+        out.append(Source(**kw))
+    return tuple(out)
+
+
 def parse_augment(value) -> Augment | None:
     if value is False or value is None:
         return None
@@ -154,11 +214,13 @@ def build_config(file_values: dict, overrides: dict) -> TrainConfig:
     unknown = sorted(set(values) - known)
     if unknown:
         raise MnnEdgeError(f"unknown training option(s): {', '.join(unknown)}")
-    if "data" not in values:
-        raise MnnEdgeError("no training data: pass --data DIR or set data = \"DIR\" in the config file")
-    for key in ("data", "val_data", "out", "resume", "init"):
+    if "data" not in values and "sources" not in values:
+        raise MnnEdgeError("no training data: pass --data DIR, or set data = \"DIR\" or [[sources]] in the config file")
+    for key in ("data", "val_data", "out", "resume", "init", "pose_labels", "val_pose_labels"):
         if values.get(key) is not None:
             values[key] = Path(values[key]).expanduser()
+    if "sources" in values:
+        values["sources"] = parse_sources(values["sources"])
     if "schedule" in values:
         values["schedule"] = parse_stages(values["schedule"])
     if "augment" in values:
@@ -170,4 +232,4 @@ def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["PRESETS", "Stage", "TrainConfig", "build_config", "parse_stages"]
+__all__ = ["PRESETS", "Source", "Stage", "TrainConfig", "build_config", "parse_sources", "parse_stages"]

@@ -104,6 +104,35 @@ def wrapped_yaw_error(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return torch.remainder(pred - gt + 180.0, 360.0).sub(180.0).abs()
 
 
+class MixtureSampler(torch.utils.data.Sampler):
+    """Indices into concatenated sources, each draw from source ``i`` with probability
+    ``weights[i] / sum(weights)`` and uniformly within it (with replacement).
+
+    A pass has as many draws as there are faces in all sources; it is fixed by (seed, pass) and,
+    under torchrun, every rank makes the same draws and keeps every ``world``-th one.
+    """
+
+    def __init__(self, sizes: list[int], weights: list[float], seed: int = 0, rank: int = 0, world: int = 1):
+        self.sizes = np.asarray(sizes, dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
+        self.p = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+        self.seed, self.rank, self.world = seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return int(self.sizes.sum()) // self.world
+
+    def __iter__(self):
+        rng = np.random.default_rng((self.seed, self.epoch, 7919))
+        n = len(self) * self.world
+        which = rng.choice(len(self.sizes), size=n, p=self.p)
+        index = self.offsets[which] + np.floor(rng.random(n) * self.sizes[which]).astype(np.int64)
+        return iter(index[self.rank::self.world].tolist())
+
+
 class Trainer:
     """Holds the run's state; :meth:`run` trains until the planned steps or the time budget end."""
 
@@ -119,8 +148,12 @@ class Trainer:
         self.out = cfg.out
         self._check_out()
 
-        samples = read_dataset(cfg.data, cfg.format, cfg.limit)
-        self.val_samples = (read_dataset(cfg.val_data, cfg.val_format or cfg.format, cfg.val_limit)
+        sources = cfg.train_sources()
+        per_source = [read_dataset(src.data, src.format, src.limit, subset=src.subset, pose_labels=src.pose_labels)
+                      for src in sources]
+        samples = [s for group in per_source for s in group]
+        self.val_samples = (read_dataset(cfg.val_data, cfg.val_format or cfg.format, cfg.val_limit,
+                                         subset=cfg.val_subset, pose_labels=cfg.val_pose_labels)
                             if cfg.val_data is not None else [])
         self.mean, self.std = DEFAULT_MEAN, DEFAULT_STD
         self.model = MNN(cfg.num_landmarks)
@@ -159,7 +192,10 @@ class Trainer:
         self.dataset = CropDataset(samples, cfg.num_landmarks, mean=self.mean, std=self.std,
                                    augment=cfg.augment, seed=cfg.seed)
         self.sampler = None
-        if self.dist.world > 1:
+        if len(sources) > 1:
+            self.sampler = MixtureSampler([len(g) for g in per_source], [src.weight for src in sources],
+                                          seed=cfg.seed, rank=self.dist.rank, world=self.dist.world)
+        elif self.dist.world > 1:
             from torch.utils.data.distributed import DistributedSampler
 
             self.sampler = DistributedSampler(self.dataset, shuffle=True, seed=cfg.seed)
