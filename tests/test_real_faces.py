@@ -219,3 +219,27 @@ def test_sources_config_parses_and_rejects_mistakes():
                          ({"sources": [{"data": "a"}], "data": "b"}, "give the training data once")):
         with pytest.raises(MnnEdgeError, match=message):
             build_config(bad, {})
+
+
+def test_eval_names_teacher_labels_and_keeps_frontal_faces(tmp_path, capsys):
+    """mnn-eval --pose-labels scores against the teacher and says so; --frontal keeps faces whose
+    reference angles are all small, and the zero baseline's mean |predicted| is then 0."""
+    data = tmp_path / "real"
+    yaws = {"Ann_Lee_00.jpg": 2.0, "Bo_Chen_00.jpg": -30.0, "Cy_Diaz_00.jpg": 4.0}
+    write_csv_folder(data, [good_row(name, yaw) for name, yaw in yaws.items()])
+    header = json.dumps(pl.make_header({"kind": "test"}, data, "keypoints-csv"))
+    lines = [json.dumps({"image": n, "angles": [y, 1.0, -2.0]}) for n, y in yaws.items()]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join([header, *lines, json.dumps({"complete": True, "n": 3})]) + "\n")
+    out = tmp_path / "r.json"
+    from mnn_edge.evaluate.cli import main as eval_main
+
+    assert eval_main(["--baseline", "zero", "--data", str(data), "--format", "keypoints-csv", "--pose-labels",
+                      str(labels), "--frontal", "5", "--json", str(out), "--no-progress"]) == 0
+    res = json.loads(out.read_text())
+    assert res["n"] == 2 and res["pose_reference"] == "teacher labels"
+    assert res["mae_yaw"] == pytest.approx(3.0) and res["mae_pitch"] == pytest.approx(1.0)
+    assert res["pred_abs_yaw"] == 0.0 and res["extra"]["frontal_deg"] == 5.0
+    assert "vs teacher labels" in capsys.readouterr().out
+    with pytest.raises(MnnEdgeError, match="no face has pose labels within"):
+        eval_main(["--baseline", "zero", "--data", str(data), "--format", "keypoints-csv", "--frontal", "5"])

@@ -8,7 +8,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.baseline import BASELINES
@@ -31,6 +34,9 @@ class EvalConfig:
     json_out: Path | None  # where to write the JSON result
     progress: bool
     per_face: Path | None = None  # JSON lines, one record per face
+    subset: str | None = None  # train | heldout side of the person-disjoint split
+    pose_labels: Path | None = None  # teacher labels file (mnn-data pseudo-label)
+    frontal: float | None = None  # keep faces whose reference |yaw|, |pitch|, |roll| are all <= this
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "or mean (mean pose/landmarks of --baseline-data)")
     p.add_argument("--baseline-data", type=Path, help="training set whose means the 'mean' baseline predicts")
     p.add_argument("--baseline-format", choices=FORMATS, default="synthetic", help="reader of --baseline-data")
+    p.add_argument("--subset", choices=SUBSETS,
+                   help="evaluate one side of the person-disjoint split (keypoints-csv): heldout = never trained on")
+    p.add_argument("--pose-labels", type=Path,
+                   help="teacher pose labels (mnn-data pseudo-label) as the pose reference: the MAE is then "
+                        "agreement with the teacher, and says so")
+    p.add_argument("--frontal", type=float, metavar="DEG",
+                   help="keep only faces whose reference angles are all within +-DEG (frontal faces); the "
+                        "'mean |predicted|' row is then the estimate's bias")
     p.add_argument("--limit", type=int, help="evaluate at most this many faces (the first N, sorted by name)")
     p.add_argument("--batch", type=int, default=8, help="faces per inference call")
     p.add_argument("--no-protocol", dest="protocol", action="store_false",
@@ -76,25 +90,35 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             raise MnnEdgeError("no starter checkpoint is installed; pass --artifact PATH")
     if args.limit is not None and args.limit < 1:
         raise MnnEdgeError(f"--limit must be >= 1, got {args.limit}")
+    if args.frontal is not None and not 0 < args.frontal < 90:
+        raise MnnEdgeError(f"--frontal must be between 0 and 90 degrees, got {args.frontal}")
     return EvalConfig(data=args.data, format=args.format, artifact=artifact, baseline=args.baseline,
                       baseline_data=args.baseline_data, baseline_format=args.baseline_format, limit=args.limit,
                       batch=args.batch, protocol=args.protocol, device=args.device, json_out=args.json_out,
-                      progress=args.progress, per_face=args.per_face)
+                      progress=args.progress, per_face=args.per_face, subset=args.subset,
+                      pose_labels=args.pose_labels, frontal=args.frontal)
 
 
-def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True) -> list:
+def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True, subset: str | None = None,
+                 pose_labels: Path | None = None, frontal: float | None = None) -> list:
     from mnn_edge.data.readers import aflw2000_protocol, read_dataset
+    from mnn_edge.evaluate.metrics import ground_truth_angles
 
-    samples = read_dataset(data, fmt, None if (protocol and fmt == "aflw2000") else limit)
+    filtered = (protocol and fmt == "aflw2000") or frontal is not None
+    samples = read_dataset(data, fmt, None if filtered else limit, subset=subset, pose_labels=pose_labels)
     if protocol and fmt == "aflw2000":
-        samples = aflw2000_protocol(samples)[:limit]
+        samples = aflw2000_protocol(samples)
         if not samples:
             raise MnnEdgeError(f"{data}: no face is left after the AFLW2000-3D protocol (|angle| <= 99)")
-    return samples
+    if frontal is not None:
+        samples = [s for s in samples if (a := ground_truth_angles(s)) is not None and np.all(np.abs(a) <= frontal)]
+        if not samples:
+            raise MnnEdgeError(f"{data}: no face has pose labels within +-{frontal} degrees (--frontal)")
+    return samples[:limit]
 
 
 def evaluate(cfg: EvalConfig) -> EvalResult:
-    samples = load_samples(cfg.data, cfg.format, cfg.limit, cfg.protocol)
+    samples = load_samples(cfg.data, cfg.format, cfg.limit, cfg.protocol, cfg.subset, cfg.pose_labels, cfg.frontal)
     if cfg.baseline is not None:
         from mnn_edge.evaluate.baseline import mean_baseline, zero_baseline
 
@@ -109,6 +133,10 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
             res = evaluate_runner(runner, samples, batch=cfg.batch, progress=cfg.progress)
             res.extra["runner"] = runner.describe()
     res.data, res.format = str(cfg.data), cfg.format
+    if cfg.subset is not None:
+        res.extra["subset"] = cfg.subset
+    if cfg.frontal is not None:
+        res.extra["frontal_deg"] = cfg.frontal
     return res
 
 
@@ -118,10 +146,14 @@ def format_table(res: EvalResult) -> str:
 
     rows = [
         ("artifact", res.artifact + (f" ({res.extra['runner']})" if "runner" in res.extra else "")),
-        ("data", f"{res.data} [{res.format}], {res.n} faces"),
+        ("data", f"{res.data} [{res.format}{', ' + res.extra['subset'] if 'subset' in res.extra else ''}], "
+                 f"{res.n} faces" + (f" within +-{res.extra['frontal_deg']:g} deg" if "frontal_deg" in res.extra
+                                     else "")),
         ("MAE yaw / pitch / roll", f"{num(res.mae_yaw)} / {num(res.mae_pitch)} / {num(res.mae_roll)} deg"
-                                   f"  ({res.n_pose} faces with angles)"),
+                                   f"  ({res.n_pose} faces, vs {res.pose_reference or 'no labels'})"),
         ("MAE mean", num(res.mae, unit=" deg")),
+        ("mean |predicted| y / p / r", f"{num(res.pred_abs_yaw)} / {num(res.pred_abs_pitch)} / "
+                                       f"{num(res.pred_abs_roll)} deg"),
         ("NME inter-ocular", num(res.nme, 100, " %") + f"  ({res.n_landmarks} faces with landmarks)"),
         ("NME box", num(res.nme_box, 100, " %")),
         ("visibility accuracy", num(res.vis_acc, 100, " %") + f"  ({res.n_vis} labelled points)"),

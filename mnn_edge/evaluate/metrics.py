@@ -11,6 +11,9 @@ landmarks there, so the numbers do not depend on the crop rule.
   (outer eye corners, points 36 and 45 of the 68-point scheme; NaN for other schemes).
 - ``nme_box``: the same divided by sqrt(w h) of the ground-truth landmark box.
 - ``vis_acc``: fraction of labelled landmarks whose visibility (probability > 0.5) is right.
+- ``pred_abs_*``: mean |predicted angle|; on frontal faces, how far the estimate leans off zero.
+- ``pose_reference``: ``true labels`` (the dataset's own), ``teacher labels`` (``mnn-data
+  pseudo-label``: then the MAE is agreement with the teacher, not accuracy) or ``mixed``.
 Metrics the model or the data cannot give are NaN (``None`` in JSON).
 """
 
@@ -44,6 +47,11 @@ class EvalResult:
     n_pose: int = 0  # faces with angle labels
     n_landmarks: int = 0  # faces with landmarks (and a landmark output)
     n_vis: int = 0  # labelled visibility entries
+    # Mean |predicted angle| (yaw, pitch, roll): on frontal faces the bias of the estimate.
+    pred_abs_yaw: float = math.nan
+    pred_abs_pitch: float = math.nan
+    pred_abs_roll: float = math.nan
+    pose_reference: str = ""  # what the angle errors are against: "true labels", "teacher labels", "mixed"
     artifact: str = ""
     backend: str = ""
     data: str = ""
@@ -104,6 +112,8 @@ class _Accumulator:
         self.vis_total = 0
         self.n = 0
         self.faces: list[dict] = []
+        self.pred_abs: list[np.ndarray] = []
+        self.origins: set[str] = set()
 
     def add(self, sample: FaceSample, crop: CropItem, out: dict[str, np.ndarray]) -> None:
         self.n += 1
@@ -111,7 +121,10 @@ class _Accumulator:
         gt = ground_truth_angles(sample)
         if "pose" in out:
             record["pred_angles"] = [round(float(v), 3) for v in out["pose"][:3]]
+            self.pred_abs.append(np.abs(np.asarray(out["pose"][:3], np.float64)))
         if gt is not None and "pose" in out:
+            self.origins.add(sample.pose_origin)
+            record["pose_origin"] = sample.pose_origin
             self.ang.append(angle_errors(out["pose"][:3], gt))
             record["gt_angles"] = [round(float(v), 3) for v in gt]
             record["abs_error"] = [round(float(v), 3) for v in self.ang[-1]]
@@ -137,12 +150,17 @@ class _Accumulator:
     def result(self) -> EvalResult:
         mae = np.mean(self.ang, axis=0) if self.ang else np.full(3, math.nan)
         nme = [v for v in self.nme if math.isfinite(v)]
+        pred_abs = np.mean(self.pred_abs, axis=0) if self.pred_abs else np.full(3, math.nan)
+        reference = {frozenset(): "", frozenset({"label"}): "true labels",
+                     frozenset({"teacher"}): "teacher labels"}.get(frozenset(self.origins), "mixed")
         return EvalResult(
             n=self.n, mae_yaw=float(mae[0]), mae_pitch=float(mae[1]), mae_roll=float(mae[2]),
             mae=float(np.mean(mae)), nme=float(np.mean(nme)) if nme else math.nan,
             nme_box=float(np.mean(self.nme_box)) if self.nme_box else math.nan,
             vis_acc=self.vis_right / self.vis_total if self.vis_total else math.nan,
-            n_pose=len(self.ang), n_landmarks=len(self.nme_box), n_vis=self.vis_total, faces=self.faces)
+            n_pose=len(self.ang), n_landmarks=len(self.nme_box), n_vis=self.vis_total,
+            pred_abs_yaw=float(pred_abs[0]), pred_abs_pitch=float(pred_abs[1]), pred_abs_roll=float(pred_abs[2]),
+            pose_reference=reference, faces=self.faces)
 
 
 def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, progress: bool = True) -> EvalResult:
