@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The committed CPU report in one command, from a checkpoint (default: the shipped starter model):
-#   1. bench/quantization.py: export + quantize (FP16, INT8 CPU and TensorRT flavours), held-out
-#      synthetic faces, accuracy + latency of all eight artifacts interleaved; its table and
-#      targets go into bench/README.md,
+#   1. bench/quantization.py: export + quantize (FP16, INT8 CPU and TensorRT flavours; INT8
+#      calibrated on 128 real YTF frames of the training people), accuracy on real faces -- the
+#      540 frames of the held-out people of ../shared/data/real/ytf_keypoints (their annotated
+#      landmarks; pose vs the FSA-Net teacher's labels, made here if missing) -- and latency of
+#      all eight artifacts interleaved; its table and targets go into bench/README.md,
 #   2. mnn-bench --breakdown: end-to-end stages on the held-out images (real JPEG files),
 #   3. mnn-report: bench/report/REPORT.md, tradeoff.png, machine.json, from the copied results.
 # Usage: bench/make_cpu_report.sh [CHECKPOINT] [extra bench/quantization.py flags]
@@ -11,7 +13,12 @@ cd "$(dirname "$0")/.."
 CKPT=${1:-mnn_edge/assets/mnn_starter.pt}
 shift || true
 WORK=bench/results/quantization
-python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --update-readme "$@"
+REAL=../shared/data/real/ytf_keypoints/train
+LABELS=runs/data/ytf_teacher.jsonl
+[ -f "$LABELS" ] || mnn-data pseudo-label --teacher ../shared/models/fsanet --data "$REAL" --out "$LABELS" --no-progress
+python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --update-readme \
+  --eval-data "$REAL" --eval-format keypoints-csv --eval-subset heldout --eval-pose-labels "$LABELS" \
+  --calib-data "$REAL" --calib-format keypoints-csv --calib-subset train --calib-limit 128 "$@"
 mnn-bench "$WORK"/export/pose.onnx "$WORK"/export/pose.int8.onnx "$WORK"/export/mnn.onnx "$WORK"/export/mnn.int8.onnx \
   --breakdown --frames "$WORK"/heldout --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --no-progress
 # the inputs are committed beside the report: `mnn-report --results ... --bench ...` remakes it

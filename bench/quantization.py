@@ -21,6 +21,8 @@ from pathlib import Path
 from mnn_edge.bench.cli import parse_batches
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import SUBSETS, DataSource
+from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.report.pipeline import (
@@ -49,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-eval", type=int, default=200, help="held-out synthetic faces")
     p.add_argument("--eval-seed", type=int, default=HELDOUT_SEED, help="seed of the held-out faces")
     p.add_argument("--calib-synthetic", type=int, default=128, help="synthetic calibration faces")
+    p.add_argument("--eval-data", type=Path, help="measure accuracy on this dataset instead of synthetic faces")
+    p.add_argument("--eval-format", default="synthetic", choices=FORMATS, help="reader of --eval-data")
+    p.add_argument("--eval-subset", choices=SUBSETS, help="side of --eval-data's person-disjoint split")
+    p.add_argument("--eval-pose-labels", type=Path, help="teacher pose labels for --eval-data")
+    p.add_argument("--calib-data", type=Path, help="calibrate INT8 on this dataset instead of synthetic faces")
+    p.add_argument("--calib-format", default="synthetic", choices=FORMATS, help="reader of --calib-data")
+    p.add_argument("--calib-subset", choices=SUBSETS, help="side of --calib-data's person-disjoint split")
+    p.add_argument("--calib-limit", type=int, help="calibrate on at most this many faces of --calib-data")
     p.add_argument("--runs", type=int, default=30, help="timed calls per artifact and batch size")
     p.add_argument("--warmup", type=int, default=5, help="untimed calls per artifact")
     p.add_argument("--batch", default="1", help="batch sizes")
@@ -70,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PipelineConfig(checkpoint=ckpt, work=args.work, n_eval=args.n_eval, eval_seed=args.eval_seed,
                          calib_synthetic=args.calib_synthetic,
                          timing=TimingConfig(warmup=args.warmup, runs=args.runs), batches=parse_batches(args.batch),
-                         threads=args.threads, quantize=True, reuse=args.reuse, progress=not args.no_progress)
+                         threads=args.threads, quantize=True, reuse=args.reuse, progress=not args.no_progress,
+                         eval_source=None if args.eval_data is None else DataSource(
+                             args.eval_data, args.eval_format, args.eval_subset, args.eval_pose_labels),
+                         calib_source=None if args.calib_data is None else DataSource(
+                             args.calib_data, args.calib_format, args.calib_subset, limit=args.calib_limit))
     command = "python bench/quantization.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None
                                                                                    else argv))
     export = args.export if args.export is not None else export_all(cfg)
@@ -93,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def accuracy_data_text(data: dict) -> str:
+    if data.get("format") == "synthetic":
+        return f"{data.get('n')} held-out synthetic faces (seed {data.get('seed')})"
+    where = f"{data.get('n')} {data.get('format')} faces of {data.get('root')}"
+    where += f" ({data['subset']} people)" if data.get("subset") else ""
+    return where + (f", pose vs {data['pose_labels']}" if data.get("pose_labels") else "")
+
+
 def render_block(doc: dict, run, acc) -> str:
     m = run.machine
     busy = doc.get("busy_processes", {})
@@ -101,8 +123,7 @@ def render_block(doc: dict, run, acc) -> str:
              f"Run {run.created} on {m.get('cpu')} ({m.get('cores')} cores), ONNX Runtime "
              f"{m.get('libraries', {}).get('onnxruntime', '?')}, threads {run.config.get('threads')} (0 = all), "
              f"{run.config.get('runs')} interleaved timed rounds after {run.config.get('warmup')} warm-up; "
-             f"weights: {doc.get('checkpoint')}; accuracy on {acc.data.get('n')} held-out synthetic faces "
-             f"(seed {acc.data.get('seed')}).",
+             f"weights: {doc.get('checkpoint')}; accuracy on {accuracy_data_text(acc.data)}.",
              "", "Other processes using ≥ 10% CPU (ps, lifetime average) at the start and end of the run: "
              + ("; ".join(f"`{o}`" for o in others) if others else "none"), "",
              quantization_table(run, acc), "", "Targets:"]

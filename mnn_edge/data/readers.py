@@ -221,6 +221,36 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
     return samples
 
 
+@dataclass(frozen=True)
+class DataSource:
+    """A dataset as commands name it: folder, reader, side of the person split, teacher labels, limit."""
+
+    data: Path
+    format: str = "synthetic"
+    subset: str | None = None  # train | heldout: one side of the person-disjoint split
+    pose_labels: Path | None = None  # teacher labels (mnn-data pseudo-label) used as the pose reference
+    limit: int | None = None  # read at most this many faces
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise MnnEdgeError(f"{self.data}: format '{self.format}' is not one of {', '.join(FORMATS)}")
+        if self.subset is not None and self.subset not in SUBSETS:
+            raise MnnEdgeError(f"{self.data}: subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+
+    def read(self, progress: bool = False) -> list[FaceSample]:
+        return read_dataset(self.data, self.format, self.limit, progress=progress, subset=self.subset,
+                            pose_labels=self.pose_labels)
+
+    def describe(self) -> dict:
+        """Builtin types only, for JSON: what was read."""
+        d = {"root": str(self.data), "format": self.format}
+        if self.subset is not None:
+            d["subset"] = self.subset
+        if self.pose_labels is not None:
+            d["pose_labels"] = f"teacher labels {self.pose_labels}"
+        return d
+
+
 def aflw2000_protocol(samples: Sequence[FaceSample]) -> list[FaceSample]:
     """The AFLW2000-3D test protocol: drop faces with any |angle| > 99 degrees.
 

@@ -16,6 +16,7 @@ import torch
 
 from mnn_edge.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
 from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--calib", type=Path, metavar="DIR", help="calibration dataset folder")
     q.add_argument("--calib-format", default="synthetic", choices=FORMATS, help="dataset format of --calib")
     q.add_argument("--calib-limit", type=int, default=None, metavar="N", help="use at most N images of --calib")
+    q.add_argument("--calib-subset", choices=SUBSETS, default=None,
+                   help="calibrate on one side of --calib's person-disjoint split (keypoints-csv): train keeps the "
+                        "held-out people for evaluation")
     q.add_argument("--calib-synthetic", type=int, metavar="N",
                    help="render N synthetic faces to calibrate with (64-256 is a good range)")
     q.add_argument("--calib-synthetic-dir", type=Path, metavar="DIR",
@@ -125,6 +129,8 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
                             ("--ranges", args.ranges), ("--onnx", args.onnx)):
             if value:
                 raise MnnEdgeError(f"{flag} only applies with --int8 or --fp16")
+    if args.calib_subset is not None and args.calib is None:
+        raise MnnEdgeError("--calib-subset applies to --calib DIR")
         return None
     sources = [x is not None for x in (args.calib, args.calib_synthetic, args.calib_random)]
     if sum(sources) > 1:
@@ -139,6 +145,7 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
     calibration = None
     if any(sources):
         calibration = Calibration(folder=args.calib, fmt=args.calib_format, limit=args.calib_limit,
+                                  subset=args.calib_subset,
                                   synthetic=args.calib_synthetic, synthetic_dir=args.calib_synthetic_dir,
                                   random=args.calib_random)
     return QuantizeConfig(int8=args.int8, fp16=args.fp16, method=CalibMethod(args.calib_method),

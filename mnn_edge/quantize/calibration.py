@@ -158,14 +158,14 @@ def inputs_from_samples(samples: Sequence, meta: ModelMetadata, progress: bool =
 
 
 def inputs_from_dataset(root: str | Path, fmt: str, meta: ModelMetadata, limit: int | None = None,
-                        progress: bool = True) -> np.ndarray:
+                        progress: bool = True, subset: str | None = None) -> np.ndarray:
     """A dataset folder (any format of :data:`mnn_edge.data.sample.FORMATS`) -> network inputs."""
     from mnn_edge.data.readers import read_dataset
 
     root = Path(root)
     if not root.is_dir():
         raise MnnEdgeError(f"calibration folder not found: {root}")
-    samples = read_dataset(root, fmt, limit=limit)  # raises when nothing usable is there
+    samples = read_dataset(root, fmt, limit=limit, subset=subset)  # raises when nothing usable is there
     x = inputs_from_samples(samples, meta, progress)
     check_count(len(x), str(root))
     return x

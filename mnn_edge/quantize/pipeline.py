@@ -41,6 +41,7 @@ class Calibration:
     folder: Path | None = None
     fmt: str = "synthetic"  # dataset format of ``folder`` (mnn_edge.data.sample.FORMATS)
     limit: int | None = None  # at most this many images from ``folder``
+    subset: str | None = None  # train | heldout side of ``folder``'s person-disjoint split
     synthetic: int | None = None  # render this many synthetic faces
     synthetic_dir: Path | None = None  # keep the rendered faces here (default: a temporary folder)
     random: int | None = None  # noise inputs: smoke tests only
@@ -48,7 +49,8 @@ class Calibration:
 
     def describe(self) -> str:
         if self.folder is not None:
-            return f"{self.folder} ({self.fmt}{f', first {self.limit}' if self.limit else ''})"
+            return (f"{self.folder} ({self.fmt}{f', {self.subset}' if self.subset else ''}"
+                    f"{f', first {self.limit}' if self.limit else ''})")
         if self.synthetic is not None:
             return f"synthetic {self.synthetic} (seed {self.seed})"
         return f"random noise {self.random} (seed {self.seed})"
@@ -59,7 +61,7 @@ class Calibration:
             raise MnnEdgeError("choose exactly one calibration source: --calib DIR, --calib-synthetic N "
                                "or --ranges (reuse a range table)")
         if self.folder is not None:
-            return cal.inputs_from_dataset(self.folder, self.fmt, meta, self.limit, progress)
+            return cal.inputs_from_dataset(self.folder, self.fmt, meta, self.limit, progress, self.subset)
         if self.synthetic is not None:
             return cal.inputs_from_synthetic(self.synthetic, meta, self.seed, self.synthetic_dir, progress)
         if self.random <= 0:

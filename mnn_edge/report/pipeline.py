@@ -1,4 +1,8 @@
-"""Checkpoint -> export + quantize -> held-out synthetic faces -> accuracy + interleaved latency.
+"""Checkpoint -> export + quantize -> held-out faces -> accuracy + interleaved latency.
+
+Accuracy is measured on ``eval_source`` (e.g. the held-out people of the real YTF frames, with
+teacher pose labels) or, when none is given, on freshly rendered held-out synthetic faces; INT8
+is calibrated on ``calib_source`` or on synthetic faces.
 
 Shared by ``mnn-report --from-checkpoint`` and ``bench/quantization.py``, so the committed report
 and the quantization table are the same measurement. The result is one JSON file::
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from mnn_edge.bench.schema import BenchRun, validate
 from mnn_edge.bench.timing import TimingConfig
+from mnn_edge.data.readers import DataSource
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, evaluate_set, parse_accuracy
@@ -46,6 +51,8 @@ class PipelineConfig:
     quantize: bool  # also write the FP16/INT8 artifacts (False: FP32 only)
     reuse: bool  # keep an existing export/ and heldout/ instead of rebuilding them
     progress: bool
+    eval_source: DataSource | None = None  # accuracy data (None: n_eval held-out synthetic faces)
+    calib_source: DataSource | None = None  # INT8 calibration data (None: calib_synthetic faces)
 
 
 def _cli(module: str, prog: str) -> list[str]:
@@ -69,8 +76,14 @@ def export_all(cfg: PipelineConfig) -> Path:
     cmd = _cli("mnn_edge.export.cli", "mnn-export") + ["--out", str(out), "--force"]
     cmd += ["--random-init"] if cfg.checkpoint is None else ["--checkpoint", str(cfg.checkpoint)]
     if cfg.quantize:
-        cmd += ["--fp16", "--int8", "--calib-synthetic", str(cfg.calib_synthetic),
-                "--ranges-dir", str(cfg.work / "calibration")]
+        cmd += ["--fp16", "--int8", "--ranges-dir", str(cfg.work / "calibration")]
+        src = cfg.calib_source
+        if src is None:
+            cmd += ["--calib-synthetic", str(cfg.calib_synthetic)]
+        else:
+            cmd += ["--calib", str(src.data), "--calib-format", src.format]
+            cmd += ["--calib-subset", src.subset] if src.subset else []
+            cmd += ["--calib-limit", str(src.limit)] if src.limit else []
     if not cfg.progress:
         cmd.append("--no-progress")
     _run(cmd, "export")
@@ -100,8 +113,12 @@ def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: 
     from mnn_edge.data.readers import read_dataset
     from mnn_edge.metadata import ModelKind
 
-    samples = read_dataset(heldout, "synthetic", limit=cfg.n_eval)
-    data = {"root": str(heldout), "format": "synthetic", "n": len(samples), "seed": cfg.eval_seed}
+    if cfg.eval_source is not None:
+        samples = cfg.eval_source.read(progress=cfg.progress)
+        data = {**cfg.eval_source.describe(), "n": len(samples)}
+    else:
+        samples = read_dataset(heldout, "synthetic", limit=cfg.n_eval)
+        data = {"root": str(heldout), "format": "synthetic", "n": len(samples), "seed": cfg.eval_seed}
     accuracy = evaluate_set(artifacts, samples, data, progress=cfg.progress)
     bcfg = BenchConfig(artifacts=tuple(artifacts), batches=cfg.batches, timing=cfg.timing, baseline=None,
                        breakdown_frames=None, threads=cfg.threads, device="cpu", torch_kind=ModelKind.FULL,

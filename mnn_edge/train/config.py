@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from mnn_edge.data.augment import Augment
-from mnn_edge.data.readers import SUBSETS
+from mnn_edge.data.readers import DataSource
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.train.losses import LossWeights
@@ -45,23 +45,15 @@ PRESETS: dict[str, tuple[Stage, ...]] = {
 
 
 @dataclass(frozen=True)
-class Source:
+class Source(DataSource):
     """One training dataset of a mixed run, drawn with probability ``weight / sum(weights)``."""
 
-    data: Path
-    format: str = "synthetic"
     weight: float = 1.0
-    subset: str | None = None  # train | heldout: one side of the person-disjoint split
-    pose_labels: Path | None = None  # teacher labels (mnn-data pseudo-label) used as the pose target
-    limit: int | None = None  # read at most this many faces
 
     def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise MnnEdgeError(f"source {self.data}: format '{self.format}' is not one of {', '.join(FORMATS)}")
+        super().__post_init__()
         if not (self.weight > 0 and math.isfinite(self.weight)):
             raise MnnEdgeError(f"source {self.data}: weight must be a positive number, got {self.weight}")
-        if self.subset is not None and self.subset not in SUBSETS:
-            raise MnnEdgeError(f"source {self.data}: subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
 
 
 @dataclass(frozen=True)

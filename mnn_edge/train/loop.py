@@ -149,8 +149,7 @@ class Trainer:
         self._check_out()
 
         sources = cfg.train_sources()
-        per_source = [read_dataset(src.data, src.format, src.limit, subset=src.subset, pose_labels=src.pose_labels)
-                      for src in sources]
+        per_source = [src.read() for src in sources]
         samples = [s for group in per_source for s in group]
         self.val_samples = (read_dataset(cfg.val_data, cfg.val_format or cfg.format, cfg.val_limit,
                                          subset=cfg.val_subset, pose_labels=cfg.val_pose_labels)
