@@ -243,3 +243,57 @@ def test_eval_names_teacher_labels_and_keeps_frontal_faces(tmp_path, capsys):
     assert "vs teacher labels" in capsys.readouterr().out
     with pytest.raises(MnnEdgeError, match="no face has pose labels within"):
         eval_main(["--baseline", "zero", "--data", str(data), "--format", "keypoints-csv", "--frontal", "5"])
+
+
+def test_mixed_run_trains_on_real_and_synthetic_with_teacher_pose(synthetic_dir, tmp_path):
+    """A [[sources]] run: the real faces' batch entries carry the teacher pose (pose_valid) and their
+    landmarks, the synthetic ones their exact labels; both sources are drawn, validation on the
+    held-out people works, and the run writes its checkpoint with the sources in its config."""
+    from mnn_edge.train.cli import main as train_main
+    from mnn_edge.train.loop import LAST, Trainer
+
+    data = tmp_path / "real"
+    names = [f"Person_{p}_00.jpg" for p in range(12)]
+    write_csv_folder(data, [good_row(n, 5.0 * i) for i, n in enumerate(names)], size=200)
+    header = json.dumps(pl.make_header({"kind": "test"}, data, "keypoints-csv"))
+    lines = [json.dumps({"image": n, "angles": [5.0 * i, 0.0, 0.0]}) for i, n in enumerate(names)]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join([header, *lines, json.dumps({"complete": True, "n": len(names)})]) + "\n")
+    config = tmp_path / "mix.toml"
+    config.write_text(f"""
+out = "{tmp_path / 'run'}"
+batch = 4
+epochs = 1
+epoch_steps = 2
+val_data = "{data}"
+val_format = "keypoints-csv"
+val_subset = "heldout"
+val_pose_labels = "{labels}"
+schedule = "cpu-starter"
+device = "cpu"
+[[sources]]
+data = "{data}"
+format = "keypoints-csv"
+subset = "train"
+pose_labels = "{labels}"
+[[sources]]
+data = "{synthetic_dir}"
+limit = 8
+""")
+    from mnn_edge.train.cli import build_parser, config_from_args
+
+    cfg = config_from_args(build_parser().parse_args(["--config", str(config)]))
+    trainer = Trainer(cfg)
+    assert trainer.val_samples and all(s.pose_origin == "teacher" for s in trainer.val_samples)
+    real = [i for i, s in enumerate(trainer.dataset.samples) if s.source == "keypoints-csv"]
+    assert real and all(trainer.dataset.samples[i].pose_origin == "teacher" for i in real)
+    item = trainer.dataset[real[0]]
+    assert bool(item["pose_valid"]) and bool(item["lnd_valid"].all()) and not bool(item["vis_valid"].any())
+    drawn = set(trainer.sampler)
+    assert drawn & set(real) and drawn - set(real)
+    assert train_main(["--config", str(config), "--no-progress"]) == 0
+    from mnn_edge.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(tmp_path / "run" / LAST)
+    assert ck.state["step"] == 2 and [s["format"] for s in ck.config["sources"]] == ["keypoints-csv", "synthetic"]
+    assert "val_mae" in ck.state["log"][-1]

@@ -15,7 +15,9 @@ file reads as complete.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +25,8 @@ import numpy as np
 
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.errors import MnnEdgeError
+
+log = logging.getLogger(__name__)
 
 FORMAT = "mnn-edge-pose-labels"
 VERSION = 1
@@ -108,9 +112,6 @@ def read_partial(path: Path) -> tuple[dict | None, dict[str, np.ndarray]]:
 
 def attach_pose_labels(samples: list[FaceSample], path: str | Path, root: str | Path) -> None:
     """Give each sample the teacher's angles from ``path`` (marked ``pose_origin = "teacher"``)."""
-    import logging
-    import warnings
-
     _, labels = read_labels(path)
     missing = 0
     for s in samples:
@@ -125,4 +126,4 @@ def attach_pose_labels(samples: list[FaceSample], path: str | Path, root: str | 
     if missing:
         message = f"pose labels {path}: {missing} of {len(samples)} faces have no label (no pose loss for them)"
         warnings.warn(message, stacklevel=3)
-        logging.getLogger(__name__).warning(message)
+        log.warning(message)

@@ -126,6 +126,12 @@ class TrainConfig:
         return (Source(data=self.data, format=self.format, subset=self.subset, pose_labels=self.pose_labels,
                        limit=self.limit),)
 
+    def val_source(self) -> DataSource | None:
+        if self.val_data is None:
+            return None
+        return DataSource(data=self.val_data, format=self.val_format or self.format, subset=self.val_subset,
+                          pose_labels=self.val_pose_labels, limit=self.val_limit)
+
     def stage_at(self, progress: float) -> Stage:
         for stage in self.schedule:
             if progress < stage.until:

@@ -21,7 +21,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from mnn_edge.data.readers import read_dataset
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.meanface import mean_face
@@ -151,9 +150,8 @@ class Trainer:
         sources = cfg.train_sources()
         per_source = [src.read() for src in sources]
         samples = [s for group in per_source for s in group]
-        self.val_samples = (read_dataset(cfg.val_data, cfg.val_format or cfg.format, cfg.val_limit,
-                                         subset=cfg.val_subset, pose_labels=cfg.val_pose_labels)
-                            if cfg.val_data is not None else [])
+        val = cfg.val_source()
+        self.val_samples = val.read() if val is not None else []
         self.mean, self.std = DEFAULT_MEAN, DEFAULT_STD
         self.model = MNN(cfg.num_landmarks)
         init_weights(self.model, cfg.seed)
