@@ -112,8 +112,9 @@ def load_teacher(folder: str | Path, margin: float = TEACHER_MARGIN, threads: in
         raise MnnEdgeError(f"no .onnx file in teacher folder {folder}; expected {EXPECTED}")
     if not 0.0 <= margin <= 2.0:
         raise MnnEdgeError(f"teacher crop margin must be in [0, 2], got {margin}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    from mnn_edge.runtime.onnxruntime_backend import session_options
+
+    opts = session_options(threads)
     models = []
     for path in paths:
         try:

@@ -93,10 +93,10 @@ def _load_centerface_session(path: Path, threads: int):
         for d, name in zip(dims, ("batch", None, "height", "width")):
             if name:
                 d.dim_param = name
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    from mnn_edge.runtime.onnxruntime_backend import session_options
+
+    return ort.InferenceSession(model.SerializeToString(), session_options(threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -12,6 +12,24 @@ from mnn_edge.metadata import METADATA_KEY, ModelMetadata
 from mnn_edge.runtime.base import InputSpec, Runner
 
 
+def session_options(threads: int = 0):
+    """The ``SessionOptions`` of every ONNX Runtime session the toolkit creates.
+
+    Spinning is off: by default ORT's intra-op threads busy-wait after each run, so where several
+    sessions share a process (mnn-bench and the report time artifacts interleaved; mnn-run runs
+    the detector beside the model) the idle sessions' spinning threads take the cores of the one
+    being timed. Measured here (2 cores, pose.onnx p50 at batch 1): 70.5 ms interleaved with
+    spinning, 34.6 ms without, 37.8 ms for one session alone (issue 16; bench/README.md).
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads  # 0 = ONNX Runtime's default (all cores)
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts
+
+
 def read_onnx_metadata(session) -> ModelMetadata:
     props = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in props:
@@ -26,9 +44,7 @@ class OnnxRuntimeRunner(Runner):
         super().__init__(require_file(path, "ONNX model"))
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads  # 0 = ONNX Runtime's default (all cores)
-        opts.log_severity_level = 3
+        opts = session_options(threads)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():

@@ -1,0 +1,72 @@
+"""Methodology check: is an artifact's latency the same timed alone as interleaved with others?
+
+    python bench/check_timing.py export/pose.onnx export/pose.int8.onnx export/mnn.onnx export/mnn.int8.onnx
+
+1. every artifact alone, each in a fresh process (``mnn-bench ARTIFACT``),
+2. all of them interleaved round by round in one process (``mnn-bench A B C ...``, what the report
+   and bench/quantization.py do),
+then compares the p50s. The interleaved p50 must be within ``--tolerance`` (10%) of the alone p50
+for every artifact, or the script exits 1: a benchmark whose numbers depend on what else it times
+in the same run measures contention, not the model (issue 16). Alone runs go first and last
+(their mean is the reference) so a drift of the machine during the check shows as a spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def bench(artifacts: list[str], runs: int, warmup: int, batch: int, threads: int, out: Path) -> dict[str, float]:
+    """p50 ms per artifact path from one ``mnn-bench`` process."""
+    cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'mnn-bench'; from mnn_edge.bench.cli import entry; "
+           "raise SystemExit(entry())", *artifacts, "--runs", str(runs), "--warmup", str(warmup),
+           "--batch", str(batch), "--threads", str(threads), "--device", "cpu", "--json", str(out), "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise SystemExit(f"mnn-bench failed: {last}")
+    doc = json.loads(out.read_text())
+    return {r["artifact"]: r["latency_ms"]["p50"] for r in doc["records"] if r["batch"] == batch}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("artifacts", nargs="+", help="artifacts to time (at least two)")
+    p.add_argument("--runs", type=int, default=30, help="timed calls per artifact")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls per artifact")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
+    p.add_argument("--tolerance", type=float, default=0.10, help="allowed |interleaved / alone - 1|")
+    args = p.parse_args(argv)
+    if len(args.artifacts) < 2:
+        p.error("give at least two artifacts: the check compares each alone with all interleaved")
+    for a in args.artifacts:
+        if not Path(a).is_file():
+            p.error(f"artifact not found: {a}")
+    with tempfile.TemporaryDirectory(prefix="mnn-check-timing-") as tmp:
+        t = Path(tmp)
+        alone_first = {a: bench([a], args.runs, args.warmup, args.batch, args.threads, t / "a.json")[a]
+                       for a in args.artifacts}
+        together = bench(args.artifacts, args.runs, args.warmup, args.batch, args.threads, t / "all.json")
+        alone_last = {a: bench([a], args.runs, args.warmup, args.batch, args.threads, t / "b.json")[a]
+                      for a in args.artifacts}
+    print(f"p50 ms at batch {args.batch}, {args.runs} runs, threads {args.threads} (0 = all cores)")
+    print("| artifact | alone (first, last) | interleaved | interleaved / alone |\n|---|---|---|---|")
+    worst = 0.0
+    for a in args.artifacts:
+        alone = (alone_first[a] + alone_last[a]) / 2
+        ratio = together[a] / alone
+        worst = max(worst, abs(ratio - 1))
+        print(f"| {a} | {alone:.1f} ({alone_first[a]:.1f}, {alone_last[a]:.1f}) | {together[a]:.1f} | {ratio:.3f} |")
+    ok = worst <= args.tolerance
+    print(f"{'PASS' if ok else 'FAIL'}: largest difference {100 * worst:.1f}% (tolerance {100 * args.tolerance:.0f}%)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
