@@ -25,7 +25,8 @@ def bench(artifacts: list[str], runs: int, warmup: int, batch: int, threads: int
     """p50 ms per artifact path from one ``mnn-bench`` process."""
     cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'mnn-bench'; from mnn_edge.bench.cli import entry; "
            "raise SystemExit(entry())", *artifacts, "--runs", str(runs), "--warmup", str(warmup),
-           "--batch", str(batch), "--threads", str(threads), "--device", "cpu", "--json", str(out), "--no-progress"]
+           "--batch", str(batch), "--threads", str(threads), "--device", "cpu", "--json", str(out), "--force",
+           "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"

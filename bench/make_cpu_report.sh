@@ -20,7 +20,7 @@ python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --u
   --eval-data "$REAL" --eval-format keypoints-csv --eval-subset heldout --eval-pose-labels "$LABELS" \
   --calib-data "$REAL" --calib-format keypoints-csv --calib-subset train --calib-limit 128 "$@"
 mnn-bench "$WORK"/export/pose.onnx "$WORK"/export/pose.int8.onnx "$WORK"/export/mnn.onnx "$WORK"/export/mnn.int8.onnx \
-  --breakdown --frames "$WORK"/heldout --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --no-progress
+  --breakdown --frames "$WORK"/heldout --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --force --no-progress
 # the inputs are committed beside the report: `mnn-report --results ... --bench ...` remakes it
 mkdir -p bench/report
 cp bench/results/quantization.json bench/report/results.json

@@ -19,6 +19,7 @@ from mnn_edge.bench.schema import Backend, BenchRecord, BenchRun, record_from_ti
 from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import refuse_existing
 from mnn_edge.metadata import ModelKind, Precision
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-kind", choices=[k.value for k in ModelKind], default=ModelKind.FULL.value,
                    help="which model a .pt checkpoint is timed as (pose = encoder-only)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, help="write the results here")
+    p.add_argument("--force", action="store_true", help="replace an existing --json file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -84,6 +86,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise MnnEdgeError("--frames is only used with --breakdown")
     if args.threads < 0:
         raise MnnEdgeError(f"--threads must be >= 0, got {args.threads}")
+    if args.json_out is not None:
+        refuse_existing([args.json_out], args.force)
     for a in args.artifacts:
         backend_for(a)  # unknown suffix -> one clear error before anything loads
         if not a.is_file():

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-face", type=Path,
                    help="also write one JSON line per face here: image, gt_angles, pred_angles, abs_error (deg), "
                         "nme, nme_box, vis_right/vis_labelled (to find the faces that fail)")
+    p.add_argument("--force", action="store_true", help="replace existing --json / --per-face files")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
@@ -90,6 +91,9 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             raise MnnEdgeError("no starter checkpoint is installed; pass --artifact PATH")
     if args.limit is not None and args.limit < 1:
         raise MnnEdgeError(f"--limit must be >= 1, got {args.limit}")
+    from mnn_edge.fileio import refuse_existing
+
+    refuse_existing([p for p in (args.json_out, args.per_face) if p is not None], args.force)
     if args.frontal is not None and not 0 < args.frontal < 90:
         raise MnnEdgeError(f"--frontal must be between 0 and 90 degrees, got {args.frontal}")
     return EvalConfig(data=args.data, format=args.format, artifact=artifact, baseline=args.baseline,

@@ -154,6 +154,8 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    if args.landmarks is not None and args.landmarks < 1:
+        raise MnnEdgeError(f"--landmarks/-L must be >= 1, got {args.landmarks}")
     quantize = quantize_config_from_args(args)
     ckpt = args.checkpoint
     if args.onnx and (args.checkpoint or args.random_init):
@@ -190,7 +192,7 @@ def load_source(cfg: ExportConfig) -> Checkpoint:
     if cfg.random_init:
         print("WARNING: --random-init: exporting RANDOM WEIGHTS. These artifacts are for smoke tests and "
               "benchmarks only; their predictions mean nothing.", file=sys.stderr)
-        n = cfg.num_landmarks or 68
+        n = 68 if cfg.num_landmarks is None else cfg.num_landmarks
         model = MNN(n)
         init_weights(model, seed=0)
         return Checkpoint(model=model.eval(), mean=DEFAULT_MEAN, std=DEFAULT_STD,

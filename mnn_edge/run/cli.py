@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
+from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run.app import DetectorConfig, RunConfig, SourceConfig, SourceKind, run
 from mnn_edge.run.detect import DetectorKind, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
@@ -87,9 +89,13 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     kind = DetectorKind(args.detector) if args.detector else (DetectorKind.BOX if boxes else DetectorKind.CENTERFACE)
     detector = DetectorConfig(kind, boxes, args.detector_model, args.det_threshold, args.det_max_side)
     if args.redetect_every < 1 or args.max_faces < 1:
-        from mnn_edge.errors import MnnEdgeError
-
         raise MnnEdgeError("--redetect-every and --max-faces must be >= 1")
+    if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
+        raise MnnEdgeError(f"--fps must be a frame rate in (0, 1000], got {args.fps}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise MnnEdgeError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.camera_retries < 0 or not (math.isfinite(args.retry_wait) and args.retry_wait >= 0):
+        raise MnnEdgeError("--camera-retries and --retry-wait must be >= 0")
     display = not args.no_display and gui_available() and display_available()
     if not args.no_display and not display:
         print("note: no display (or OpenCV without GUI): running without a window", file=sys.stderr)
@@ -116,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(args.timing_json, json.dumps(summary.timing.to_dict(), indent=2))
     if summary.source_lost:
         print(f"error: {summary.source_lost}", file=sys.stderr)
+        return 1
+    if summary.frames == 0 and not summary.interrupted:
+        print(f"error: no frame could be read from {cfg.source.kind.value} {cfg.source.location} "
+              "(unreadable images, or not a video)", file=sys.stderr)
         return 1
     return 130 if summary.interrupted else 0
 

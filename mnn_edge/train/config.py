@@ -107,8 +107,24 @@ class TrainConfig:
             raise MnnEdgeError(f"batch must be >= 2 for training (BatchNorm at the 1x1 stage), got {self.batch}")
         if self.epochs < 1:
             raise MnnEdgeError("epochs must be >= 1")
-        if self.lr <= 0:
-            raise MnnEdgeError(f"lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise MnnEdgeError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise MnnEdgeError(f"sigma (the heatmap target's std in px) must be a positive number, got {self.sigma}")
+        for name in ("weight_decay", "grad_clip", "warmup_steps", "epoch_steps", "workers", "threads"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise MnnEdgeError(f"{name} must be >= 0, got {value}")
+        if not 0 <= self.min_lr_frac <= 1:
+            raise MnnEdgeError(f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
+        if self.num_landmarks < 1:
+            raise MnnEdgeError(f"num_landmarks must be >= 1, got {self.num_landmarks}")
+        for name in ("limit", "val_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise MnnEdgeError(f"{name} must be >= 1, got {value}")
+        if not (math.isfinite(self.save_minutes) and self.save_minutes > 0):
+            raise MnnEdgeError(f"save_minutes must be positive, got {self.save_minutes}")
         if not self.schedule:
             raise MnnEdgeError("the schedule has no stages")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -116,7 +132,7 @@ class TrainConfig:
         if self.init is not None and self.resume is not None:
             raise MnnEdgeError("init and resume exclude each other: resume continues a run (weights, optimizer, "
                                "clock), init starts a new run from a checkpoint's weights")
-        if self.max_minutes is not None and self.max_minutes <= 0:
+        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
             raise MnnEdgeError(f"max_minutes must be positive, got {self.max_minutes}")
 
     def train_sources(self) -> tuple[Source, ...]:

@@ -1,0 +1,80 @@
+"""Bad numbers and empty work end in one clear line and a non-zero exit, never in a silent
+substitution (issue 14's first cases; each row: command, arguments, the words the message must hold)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from mnn_edge.cli_util import run_cli
+
+
+def _cli(name: str):
+    from importlib import import_module
+
+    module = {"mnn-train": "mnn_edge.train.cli", "mnn-export": "mnn_edge.export.cli", "mnn-run": "mnn_edge.run.cli",
+              "mnn-eval": "mnn_edge.evaluate.cli", "mnn-bench": "mnn_edge.bench.cli"}[name]
+    return import_module(module).main
+
+
+def _fails_with_one_line(capsys, command: str, argv: list[str], words: str) -> None:
+    assert run_cli(_cli(command), argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and words in err, err
+    assert err.startswith("error: ")
+
+
+BAD_NUMBERS = [
+    ("mnn-train", ["--sigma", "0"], "sigma (the heatmap target's std in px) must be a positive number, got 0.0"),
+    ("mnn-train", ["--lr", "nan"], "lr must be a positive number, got nan"),
+    ("mnn-train", ["--weight-decay", "-1"], "weight_decay must be >= 0"),
+    ("mnn-train", ["--limit", "0"], "limit must be >= 1"),
+    ("mnn-export", ["--random-init", "-L", "0"], "--landmarks/-L must be >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "words"), BAD_NUMBERS, ids=[" ".join([c[0], *c[1]]) for c in BAD_NUMBERS])
+def test_bad_numbers_are_refused_before_any_work(command, args, words, tmp_path, capsys):
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "run")] if command == "mnn-train" else \
+        ["--out", str(tmp_path / "export")]
+    _fails_with_one_line(capsys, command, base + args, words)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "export").exists()
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "nan"])
+def test_mnn_run_refuses_a_frame_rate_it_cannot_use(fps, random_export, tmp_path, capsys):
+    out = tmp_path / "x.avi"
+    _fails_with_one_line(capsys, "mnn-run", ["--engine", str(random_export / "pose.onnx"), "--images",
+                                             str(tmp_path), "--output", str(out), "--fps", fps, "--no-display"],
+                         "--fps must be a frame rate")
+    assert not out.exists()
+
+
+def test_mnn_run_with_no_readable_frame_fails(random_export, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not a jpeg")
+    (folder / "b.png").write_bytes(b"\x89PNG broken")
+    js = tmp_path / "o.jsonl"
+    code = run_cli(_cli("mnn-run"), ["--engine", str(random_export / "pose.onnx"), "--images", str(folder),
+                                     "--box", "10,10,50,50", "--no-display", "--quiet", "--json", str(js)])
+    assert code == 1
+    assert "no frame could be read from images" in capsys.readouterr().err
+
+
+def test_json_results_are_not_replaced_without_force(random_export, tmp_path, capsys):
+    existing = tmp_path / "r.json"
+    existing.write_text('{"keep": true}')
+    img = np.full((64, 64, 3), 90, np.uint8)
+    cv2.imwrite(str(tmp_path / "face.jpg"), img)
+    _fails_with_one_line(capsys, "mnn-bench", [str(random_export / "pose.onnx"), "--runs", "1", "--warmup", "0",
+                                               "--json", str(existing), "--no-progress"], "already exist")
+    _fails_with_one_line(capsys, "mnn-eval", ["--baseline", "zero", "--data", str(tmp_path), "--format", "300w",
+                                              "--json", str(existing)], "already exist")
+    assert json.loads(existing.read_text()) == {"keep": True}
+    assert run_cli(_cli("mnn-bench"), [str(random_export / "pose.onnx"), "--runs", "1", "--warmup", "0",
+                                       "--json", str(existing), "--force", "--no-progress"]) == 0
+    assert json.loads(existing.read_text())["schema"]
