@@ -67,13 +67,24 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def read_json(path: str | os.PathLike, what: str):
-    """Parse a JSON file; a missing or malformed file is one clear error naming ``what``."""
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """A text file's contents; missing, unreadable or binary is one clear error naming ``what``."""
     p = Path(path)
     try:
-        return json.loads(p.read_text())
+        return p.read_text()
     except FileNotFoundError as e:
         raise MnnEdgeError(f"{what} not found: {p}") from e
+    except UnicodeDecodeError as e:
+        raise MnnEdgeError(f"{p} is not a text file, so not a valid {what}") from e
+    except OSError as e:
+        raise MnnEdgeError(f"cannot read {what} {p}: {e.strerror}") from e
+
+
+def read_json(path: str | os.PathLike, what: str):
+    """Parse a JSON file; a missing, binary or malformed file is one clear error naming ``what``."""
+    p = Path(path)
+    try:
+        return json.loads(read_text_file(p, what))
     except json.JSONDecodeError as e:
         raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
 

@@ -78,3 +78,38 @@ def test_json_results_are_not_replaced_without_force(random_export, tmp_path, ca
     assert run_cli(_cli("mnn-bench"), [str(random_export / "pose.onnx"), "--runs", "1", "--warmup", "0",
                                        "--json", str(existing), "--force", "--no-progress"]) == 0
     assert json.loads(existing.read_text())["schema"]
+
+
+def _table(lo: float, hi: float) -> str:
+    from mnn_edge.quantize.calibration import CalibMethod, RangeTable
+
+    return RangeTable(model="pose", method=CalibMethod.ENTROPY, num_images=4, checkpoint_sha256="x",
+                      ranges={"conv_out": (lo, hi)}).to_json()
+
+
+@pytest.mark.parametrize(("lo", "hi", "words"), [(-1e30, 1e30, "implausible"), (float("nan"), 1.0, "not finite"),
+                                                 (2.0, 1.0, "low end above its high end")])
+def test_range_tables_with_unusable_ranges_are_refused(lo, hi, words, tmp_path):
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.quantize.calibration import RangeTable
+
+    path = tmp_path / "pose.ranges.json"
+    path.write_text(_table(lo, hi))
+    with pytest.raises(MnnEdgeError, match=f"not an mnn-edge range table: tensor conv_out: .*{words}"):
+        RangeTable.load(path)
+    path.write_text(_table(-3.5, 12.0))
+    assert RangeTable.load(path).ranges == {"conv_out": (-3.5, 12.0)}
+
+
+def test_binary_files_read_as_json_get_one_line(tmp_path, capsys):
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.quantize.calibration import RangeTable
+    from mnn_edge.report.cli import main as report_main
+
+    blob = tmp_path / "blob.json"
+    blob.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(MnnEdgeError, match="is not a text file, so not a valid range table"):
+        RangeTable.load(blob)
+    assert run_cli(report_main, ["--bench", str(blob), "--out", str(tmp_path / "rep")]) == 1
+    err = capsys.readouterr().err
+    assert "is not a text file, so not a valid benchmark JSON" in err and "Traceback" not in err

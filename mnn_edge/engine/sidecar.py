@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import sha256_file, write_text_atomic
+from mnn_edge.fileio import read_text_file, sha256_file, write_text_atomic
 from mnn_edge.metadata import ModelMetadata, Precision
 
 FORMAT = "mnn-edge-engine/1"
@@ -105,7 +105,7 @@ def read_sidecar(plan: str | Path) -> EngineSidecar:
                            f"input normalisation the plan needs); rebuild it with mnn-build, or copy the .json "
                            f"that was written with the plan")
     try:
-        return EngineSidecar.from_json(path.read_text())
+        return EngineSidecar.from_json(read_text_file(path, "engine sidecar"))
     except (ValueError, KeyError, TypeError) as e:
         raise MnnEdgeError(f"{path} is not an mnn-edge engine sidecar ({e}); rebuild the engine with mnn-build") from e
 

@@ -35,7 +35,7 @@ import onnx
 from tqdm import tqdm
 
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import read_text_file, write_text_atomic
 from mnn_edge.metadata import ModelMetadata
 
 # Fewer images than this give ranges that say more about the images than about the model.
@@ -88,6 +88,7 @@ class RangeTable:
             if doc.get("format") != RANGES_FORMAT:
                 raise ValueError(f"format is {doc.get('format')!r}, expected {RANGES_FORMAT!r}")
             ranges = {k: (float(v[0]), float(v[1])) for k, v in doc["ranges"].items()}
+            check_ranges(ranges)
             return cls(model=doc["model"], method=CalibMethod(doc["method"]), num_images=int(doc["num_images"]),
                        checkpoint_sha256=doc.get("checkpoint_sha256", ""), ranges=ranges,
                        source=doc.get("source", ""))
@@ -102,9 +103,7 @@ class RangeTable:
     @classmethod
     def load(cls, path: str | Path) -> RangeTable:
         path = Path(path)
-        if not path.is_file():
-            raise MnnEdgeError(f"range table not found: {path}")
-        return cls.from_json(path.read_text(), where=str(path))
+        return cls.from_json(read_text_file(path, "range table"), where=str(path))
 
     def to_tensors_data(self):
         """The ONNX Runtime form (``TensorsData``) the quantizer consumes."""
@@ -115,6 +114,22 @@ class RangeTable:
         data = {k: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
                 for k, (lo, hi) in self.ranges.items()}
         return TensorsData(ort_method, data)
+
+
+# No activation of a network fed normalised images comes near this; a table that holds one was
+# edited or broken, and would quantize every value of that tensor to zero.
+MAX_RANGE = 1e6
+
+
+def check_ranges(ranges: dict[str, tuple[float, float]]) -> None:
+    """Finite, ordered, plausible ranges (ValueError naming the first tensor that is not)."""
+    for name, (lo, hi) in ranges.items():
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"tensor {name}: range [{lo}, {hi}] is not finite")
+        if lo > hi:
+            raise ValueError(f"tensor {name}: range [{lo}, {hi}] has its low end above its high end")
+        if max(abs(lo), abs(hi)) > MAX_RANGE:
+            raise ValueError(f"tensor {name}: range [{lo:g}, {hi:g}] is implausible (beyond +-{MAX_RANGE:g})")
 
 
 def ranges_path(folder: str | Path, model: str) -> Path:

@@ -25,7 +25,7 @@ from mnn_edge.bench.schema import BenchRun, validate
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.data.readers import DataSource
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import read_json, write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, evaluate_set, parse_accuracy
 
 RESULTS_SCHEMA = "mnn-edge-results/1"
@@ -139,12 +139,7 @@ def write_results(doc: dict, path: Path) -> None:
 
 def load_results(path: Path) -> tuple[BenchRun, AccuracySet, dict]:
     """A results document -> its benchmark run, accuracy set and the document itself."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"results JSON not found: {path}") from e
-    except json.JSONDecodeError as e:
-        raise MnnEdgeError(f"{path} is not valid JSON: {e}") from e
+    doc = read_json(path, "results JSON")
     if not isinstance(doc, dict) or doc.get("schema") != RESULTS_SCHEMA:
         raise MnnEdgeError(f"{path}: not a results document ({RESULTS_SCHEMA}); pass benchmark files with "
                            "--bench and accuracy files with --eval")
