@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 
+from mnn_edge.errors import MnnEdgeError
+
 METADATA_KEY = "mnn_edge"
 MODEL_VERSION = "mnn-1"
 # ImageNet statistics on RGB in [0, 1]: the default normalisation, stored in every checkpoint.
@@ -80,6 +82,17 @@ class ModelMetadata:
 
     def with_(self, **changes) -> ModelMetadata:
         return replace(self, **changes)
+
+
+# Every landmark costs a 256x256 heatmap per image (256 KB in float32): far beyond the densest
+# annotation in use (WFLW's 98), this many would only exhaust memory.
+MAX_LANDMARKS = 512
+
+
+def check_num_landmarks(n: int) -> None:
+    """1 <= L <= MAX_LANDMARKS, as one clear error (L comes from flags, configs and checkpoints)."""
+    if not 1 <= n <= MAX_LANDMARKS:
+        raise MnnEdgeError(f"the number of landmarks L must be between 1 and {MAX_LANDMARKS}, got {n}")
 
 
 def landmark_scheme_for(num_landmarks: int) -> str:

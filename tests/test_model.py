@@ -68,6 +68,9 @@ def test_mnn_info_prints_both_counts(capsys):
     assert "4,900,948" in out and "2,048,710" in out
 
 
-def test_rejects_nonpositive_landmarks():
-    with pytest.raises(ValueError):
-        MNN(0)
+def test_rejects_nonpositive_or_huge_landmark_counts():
+    from mnn_edge.errors import MnnEdgeError
+
+    for n in (0, -3, 513):
+        with pytest.raises(MnnEdgeError, match=f"between 1 and 512, got {n}"):
+            MNN(n)

@@ -32,7 +32,8 @@ BAD_NUMBERS = [
     ("mnn-train", ["--lr", "nan"], "lr must be a positive number, got nan"),
     ("mnn-train", ["--weight-decay", "-1"], "weight_decay must be >= 0"),
     ("mnn-train", ["--limit", "0"], "limit must be >= 1"),
-    ("mnn-export", ["--random-init", "-L", "0"], "--landmarks/-L must be >= 1, got 0"),
+    ("mnn-export", ["--random-init", "-L", "0"], "landmarks L must be between 1 and 512, got 0"),
+    ("mnn-export", ["--random-init", "-L", "100000"], "landmarks L must be between 1 and 512, got 100000"),
 ]
 
 
@@ -113,3 +114,10 @@ def test_binary_files_read_as_json_get_one_line(tmp_path, capsys):
     assert run_cli(report_main, ["--bench", str(blob), "--out", str(tmp_path / "rep")]) == 1
     err = capsys.readouterr().err
     assert "is not a text file, so not a valid benchmark JSON" in err and "Traceback" not in err
+
+
+def test_mnn_info_refuses_a_landmark_count_that_would_only_exhaust_memory(capsys):
+    from mnn_edge.model.cli import main as info_main
+
+    assert run_cli(info_main, ["-L", "10000000"]) == 1
+    assert "landmarks L must be between 1 and 512" in capsys.readouterr().err

@@ -22,7 +22,14 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
 from mnn_edge.fileio import refuse_existing
-from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, ModelKind, Precision, landmark_scheme_for
+from mnn_edge.metadata import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    ModelKind,
+    Precision,
+    check_num_landmarks,
+    landmark_scheme_for,
+)
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
@@ -154,8 +161,8 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
-    if args.landmarks is not None and args.landmarks < 1:
-        raise MnnEdgeError(f"--landmarks/-L must be >= 1, got {args.landmarks}")
+    if args.landmarks is not None:
+        check_num_landmarks(args.landmarks)
     quantize = quantize_config_from_args(args)
     ckpt = args.checkpoint
     if args.onnx and (args.checkpoint or args.random_init):

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from mnn_edge.metadata import check_num_landmarks
+
 INPUT_SIZE = 256
 STAGES = tuple(range(9, 0, -1))  # 9 (256 px) ... 1 (1 px)
 BOTTLENECK = 64
@@ -121,8 +123,7 @@ class MNN(nn.Module):
 
     def __init__(self, num_landmarks: int = 68):
         super().__init__()
-        if num_landmarks < 1:
-            raise ValueError(f"num_landmarks must be positive, got {num_landmarks}")
+        check_num_landmarks(num_landmarks)
         self.num_landmarks = num_landmarks
         self.encoder = Encoder()
         self.fc_pose = nn.Conv2d(256, 6, 1)

@@ -16,6 +16,7 @@ from mnn_edge.data.augment import Augment
 from mnn_edge.data.readers import DataSource
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.metadata import check_num_landmarks
 from mnn_edge.train.losses import LossWeights
 
 
@@ -117,8 +118,7 @@ class TrainConfig:
                 raise MnnEdgeError(f"{name} must be >= 0, got {value}")
         if not 0 <= self.min_lr_frac <= 1:
             raise MnnEdgeError(f"min_lr_frac must be in [0, 1], got {self.min_lr_frac}")
-        if self.num_landmarks < 1:
-            raise MnnEdgeError(f"num_landmarks must be >= 1, got {self.num_landmarks}")
+        check_num_landmarks(self.num_landmarks)
         for name in ("limit", "val_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
