@@ -125,3 +125,46 @@ def test_stage_timer() -> None:
     summary = timer.summary()
     assert summary["preprocess"].mean == pytest.approx(2.0)
     assert summary["infer"].n == 1
+
+
+def test_streaming_stats_match_summarize_then_stay_bounded():
+    from mnn_edge.bench.timing import StreamingStats, summarize
+
+    rng = np.random.default_rng(5)
+    x = rng.gamma(4.0, 5.0, size=20000)
+    small = StreamingStats(capacity=1000)
+    for v in x[:800]:
+        small.add(v)
+    exact = summarize(x[:800])
+    got = small.summary()
+    for key in ("n", "mean", "std", "p50", "p90", "p99", "min", "max"):
+        assert getattr(got, key) == pytest.approx(getattr(exact, key), rel=1e-9)
+    for v in x[800:]:
+        small.add(v)
+    got, exact = small.summary(), summarize(x)
+    assert got.n == 20000 and got.mean == pytest.approx(exact.mean) and got.max == exact.max
+    assert got.p50 == pytest.approx(exact.p50, rel=0.05) and got.p90 == pytest.approx(exact.p90, rel=0.05)
+    assert small._reservoir.nbytes == 1000 * 8  # the memory a camera run keeps, whatever its length
+
+
+def test_mnn_run_timing_memory_is_flat_over_a_long_run():
+    import tracemalloc
+
+    from mnn_edge.run.pipeline import STAGES
+    from mnn_edge.run.timing import RunTiming
+
+    timing = RunTiming()
+    frame = {stage: 1.5 for stage in STAGES}
+
+    def run(frames: int) -> None:
+        for i in range(frames):
+            timing.add_frame(frame, set(STAGES) if i % 10 == 0 else {"infer"}, 10.0 + i % 7)
+
+    run(5000)  # past every reservoir's capacity
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    run(20000)
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert grown < 20_000, f"{grown} bytes for 20000 frames"  # a list per stage grew ~8 bytes/frame/stage
+    assert timing.frame.n == 25000 and timing.to_dict()["frame"]["p50"] > 10.0

@@ -84,6 +84,47 @@ def summarize(samples_ms: Sequence[float]) -> LatencyStats:
                         p90=float(p90), p99=float(p99), min=float(x.min()), max=float(x.max()))
 
 
+class StreamingStats:
+    """Latency statistics of an endless stream in bounded memory (a camera ``mnn-run`` for days).
+
+    Count, mean, std, min and max are exact; percentiles come from a uniform reservoir of at
+    most ``capacity`` samples (Vitter's algorithm R, seeded, so a run is reproducible), exact
+    while fewer samples than that have arrived.
+    """
+
+    def __init__(self, capacity: int = 4096, seed: int = 0):
+        self.capacity = capacity
+        self.n = 0
+        self._sum = 0.0
+        self._sum_sq = 0.0
+        self._min = math.inf
+        self._max = -math.inf
+        self._reservoir = np.empty(capacity, np.float64)
+        self._rng = np.random.default_rng(seed)
+
+    def add(self, ms: float) -> None:
+        ms = float(ms)
+        if self.n < self.capacity:
+            self._reservoir[self.n] = ms
+        else:
+            j = int(self._rng.integers(0, self.n + 1))
+            if j < self.capacity:
+                self._reservoir[j] = ms
+        self.n += 1
+        self._sum += ms
+        self._sum_sq += ms * ms
+        self._min, self._max = min(self._min, ms), max(self._max, ms)
+
+    def summary(self) -> LatencyStats:
+        if self.n == 0:
+            raise MnnEdgeError("no timed samples to summarise")
+        kept = self._reservoir[: min(self.n, self.capacity)]
+        p50, p90, p99 = np.percentile(kept, [50, 90, 99])
+        mean = self._sum / self.n
+        return LatencyStats(n=self.n, mean=mean, std=math.sqrt(max(self._sum_sq / self.n - mean * mean, 0.0)),
+                            p50=float(p50), p90=float(p90), p99=float(p99), min=self._min, max=self._max)
+
+
 def throughput(stats: LatencyStats, batch: int) -> float:
     """Images per second at the mean latency: ``batch`` images every ``stats.mean`` ms."""
     return batch * 1000.0 / stats.mean if stats.mean > 0 else math.inf

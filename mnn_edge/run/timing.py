@@ -1,9 +1,10 @@
-"""Per-stage latency of mnn-run, accumulated over the run with the project's one timing core
-(:class:`mnn_edge.bench.timing.StageTimer`), and the smoothed FPS shown on the overlay."""
+"""Per-stage latency of mnn-run, accumulated over the run in bounded memory with the project's
+timing core (:class:`mnn_edge.bench.timing.StreamingStats`: a camera run of days stays flat), and
+the smoothed FPS shown on the overlay."""
 
 from __future__ import annotations
 
-from mnn_edge.bench.timing import StageTimer, summarize
+from mnn_edge.bench.timing import StreamingStats
 from mnn_edge.run.pipeline import STAGES
 
 
@@ -28,34 +29,33 @@ class RunTiming:
     detections, drawing when nothing is shown) is not counted for that frame."""
 
     def __init__(self) -> None:
-        self.timer = StageTimer()
-        self.frame_ms: list[float] = []
+        self.stages = {stage: StreamingStats() for stage in STAGES}
+        self.frame = StreamingStats()
 
     def add_frame(self, latency_ms: dict[str, float], ran: set[str], total_ms: float) -> None:
         for stage in STAGES:
             if stage in ran:
-                self.timer.add(stage, latency_ms[stage])
-        self.frame_ms.append(total_ms)
+                self.stages[stage].add(latency_ms[stage])
+        self.frame.add(total_ms)
 
     def table(self) -> str:
         """A plain-text table: per stage frames counted, mean, p50, p90, max in ms; then the total."""
         rows = [f"{'stage':<12}{'frames':>8}{'mean ms':>10}{'p50':>9}{'p90':>9}{'max':>9}"]
-        for stage in STAGES:
-            samples = self.timer.samples_ms.get(stage)
-            if not samples:
+        for stage, stats in self.stages.items():
+            if not stats.n:
                 rows.append(f"{stage:<12}{0:>8}{'-':>10}{'-':>9}{'-':>9}{'-':>9}")
                 continue
-            s = summarize(samples)
+            s = stats.summary()
             rows.append(f"{stage:<12}{s.n:>8}{s.mean:>10.2f}{s.p50:>9.2f}{s.p90:>9.2f}{s.max:>9.2f}")
-        if self.frame_ms:
-            s = summarize(self.frame_ms)
+        if self.frame.n:
+            s = self.frame.summary()
             fps = 1000.0 / s.mean if s.mean > 0 else float("inf")
             rows.append(f"{'whole frame':<12}{s.n:>8}{s.mean:>10.2f}{s.p50:>9.2f}{s.p90:>9.2f}{s.max:>9.2f}"
                         f"   ({fps:.1f} FPS)")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
-        out = {stage: summarize(s).to_dict() for stage, s in self.timer.samples_ms.items() if s}
-        if self.frame_ms:
-            out["frame"] = summarize(self.frame_ms).to_dict()
+        out = {stage: stats.summary().to_dict() for stage, stats in self.stages.items() if stats.n}
+        if self.frame.n:
+            out["frame"] = self.frame.summary().to_dict()
         return out
