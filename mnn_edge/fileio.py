@@ -34,6 +34,41 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[None]:
+    """Hold an exclusive claim on ``target`` for the whole block, so a second writer of the same
+    output is refused with one line naming the first instead of both exiting 0 over a mixed file.
+
+    The claim is an advisory lock (``flock``) on ``.NAME.lock`` beside the target, holding the
+    owner's pid. The kernel drops it when the process dies, however it dies, so the lock file a
+    killed run leaves behind is recognised as stale and simply taken over.
+    """
+    import fcntl  # POSIX only: Linux (Jetson, x86 servers) and macOS are the platforms served
+
+    target = Path(target)
+    lock = target.with_name(f".{target.name}.lock")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    except OSError as e:
+        raise MnnEdgeError(f"cannot write to {target.parent}: {e.strerror}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise MnnEdgeError(f"{what} {target} is being written by another process (pid {owner}); wait for "
+                               "it to finish or choose another output") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # while still held: a waiting writer never sees a stale one
+    finally:
+        os.close(fd)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

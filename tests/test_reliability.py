@@ -121,3 +121,39 @@ def test_mnn_info_refuses_a_landmark_count_that_would_only_exhaust_memory(capsys
 
     assert run_cli(info_main, ["-L", "10000000"]) == 1
     assert "landmarks L must be between 1 and 512" in capsys.readouterr().err
+
+
+def test_a_second_writer_of_the_same_output_is_refused(random_export, tmp_path, capsys):
+    """While one process holds an output (here: this test, through the same claim a running
+    mnn-run or mnn-export takes), another run on it fails at once, names the holder and writes
+    nothing; a lock file left by a killed run holds no lock and is taken over."""
+    import os
+    import subprocess
+    import sys
+
+    from mnn_edge.fileio import claim_output
+
+    js = tmp_path / "o.jsonl"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from mnn_edge.fileio import claim_output\n"
+                               f"with claim_output({str(js)!r}):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _fails_with_one_line(capsys, "mnn-run", ["--engine", str(random_export / "pose.onnx"), "--images",
+                                                 str(tmp_path), "--box", "1,1,9,9", "--no-display", "--json", str(js)],
+                             f"JSON output {js} is being written by another process (pid {holder.pid})")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not js.exists()
+    # the killed holder left its lock file behind; it no longer holds a lock
+    assert (tmp_path / ".o.jsonl.lock").exists()
+    with claim_output(js):
+        pass
+    assert not (tmp_path / ".o.jsonl.lock").exists()
+
+    out = tmp_path / "export"
+    with claim_output(out, "export folder"):
+        _fails_with_one_line(capsys, "mnn-export", ["--random-init", "--out", str(out)],
+                             f"export folder {out} is being written by another process (pid {os.getpid()})")
+    assert not out.exists() or not any(out.iterdir())

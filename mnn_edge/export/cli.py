@@ -21,7 +21,7 @@ from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
-from mnn_edge.fileio import refuse_existing
+from mnn_edge.fileio import claim_output, refuse_existing
 from mnn_edge.metadata import (
     DEFAULT_MEAN,
     DEFAULT_STD,
@@ -277,6 +277,13 @@ def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv))
+    # One export per output folder at a time: a second one is refused, not left to replace files
+    # the first is still writing (both used to print "wrote").
+    with claim_output(cfg.out, "export folder"):
+        return export(cfg)
+
+
+def export(cfg: ExportConfig) -> int:
     if cfg.onnx:
         export_quantized(cfg, fp32_sources(cfg))
         return 0

@@ -7,6 +7,7 @@ window, Ctrl-C, a camera that is gone — so what was processed is always kept, 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import claim_output
 from mnn_edge.metadata import ModelKind
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
@@ -126,15 +128,25 @@ def annotate(image: np.ndarray, result: FrameResult, status: str, fps: float | N
 
 def run(cfg: RunConfig) -> RunSummary:
     """Process the whole source; outputs are closed (and kept) however the run ends."""
-    from mnn_edge.runtime import open_runner
-
-    if cfg.output is not None:
-        is_video = cfg.output.suffix.lower() in VIDEO_CODECS
-        check_writable(cfg.output, cfg.force, "output video" if is_video else "output folder")
-    if cfg.json is not None:
-        check_writable(cfg.json, cfg.force, "JSON output")
     if cfg.max_frames is not None and cfg.max_frames < 1:
         raise MnnEdgeError(f"--max-frames must be >= 1, got {cfg.max_frames}")
+    with contextlib.ExitStack() as claims:
+        # Claimed for the whole run before anything is checked or written: a second mnn-run on the
+        # same output is refused at once instead of mixing its frames into the first one's file.
+        if cfg.output is not None:
+            is_video = cfg.output.suffix.lower() in VIDEO_CODECS
+            what = "output video" if is_video else "output folder"
+            claims.enter_context(claim_output(cfg.output, what))
+            check_writable(cfg.output, cfg.force, what)
+        if cfg.json is not None:
+            claims.enter_context(claim_output(cfg.json, "JSON output"))
+            check_writable(cfg.json, cfg.force, "JSON output")
+        return _run_claimed(cfg)
+
+
+def _run_claimed(cfg: RunConfig) -> RunSummary:
+    from mnn_edge.runtime import open_runner
+
     summary = RunSummary()
     closers: list = []
     try:
