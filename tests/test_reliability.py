@@ -24,7 +24,8 @@ def _fails_with_one_line(capsys, command: str, argv: list[str], words: str) -> N
     assert run_cli(_cli(command), argv) == 1
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and words in err, err
-    assert err.startswith("error: ")
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and words in errors[0], err  # notes may precede it; one error line
 
 
 BAD_NUMBERS = [
@@ -157,3 +158,41 @@ def test_a_second_writer_of_the_same_output_is_refused(random_export, tmp_path, 
         _fails_with_one_line(capsys, "mnn-export", ["--random-init", "--out", str(out)],
                              f"export folder {out} is being written by another process (pid {os.getpid()})")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_video_that_cannot_be_written_leaves_nothing_under_its_name(random_export, tmp_path, capsys):
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    cv2.imwrite(str(tiny / "a.png"), np.full((1, 1, 3), 128, np.uint8))
+    out, js = tmp_path / "x.avi", tmp_path / "x.jsonl"
+    _fails_with_one_line(capsys, "mnn-run", ["--engine", str(random_export / "pose.onnx"), "--images", str(tiny),
+                                             "--box", "0,0,1,1", "--no-display", "--quiet", "--output", str(out),
+                                             "--json", str(js)], "too small for a video")
+    assert not out.exists() and not list(tmp_path.glob(".x.avi*"))
+
+
+def test_a_video_write_that_fails_part_way_is_an_error_not_a_broken_file(tmp_path, monkeypatch):
+    """OpenCV's writer says nothing when a frame write fails (a full disk): the finished file is
+    read back before it gets its name."""
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.run import outputs
+
+    class SilentlyFailingWriter:  # opens, then writes nothing: what a full disk looks like to cv2
+        def __init__(self, path, *args):
+            self.path = path
+
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return True
+
+        def write(self, frame):
+            pass
+
+        def release(self):
+            open(self.path, "wb").close()
+
+    monkeypatch.setattr(outputs.cv2, "VideoWriter", SilentlyFailingWriter)
+    sink = outputs.VideoSink(tmp_path / "v.avi", 25.0)
+    sink.write(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(MnnEdgeError, match=r"writing video .*v\.avi failed \(the file is empty\)"):
+        sink.close()
+    assert not (tmp_path / "v.avi").exists() and not list(tmp_path.iterdir())

@@ -80,6 +80,7 @@ class RunSummary:
     interrupted: bool = False
     stopped_by_user: bool = False
     source_lost: str | None = None  # why a camera run ended early, if it did
+    output_failed: str | None = None  # why an output could not be finished (it is not kept)
     timing: RunTiming = field(default_factory=RunTiming)
 
 
@@ -179,6 +180,8 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
         for c in reversed(closers):
             try:
                 c.close()
+            except MnnEdgeError as e:  # an output that could not be finished: the run failed
+                summary.output_failed = summary.output_failed or str(e)
             except Exception as e:  # one failing close must not keep the others from running
                 print(f"warning: closing {type(c).__name__}: {e}", file=sys.stderr)
     return summary

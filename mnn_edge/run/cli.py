@@ -114,15 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{ends}: {summary.frames} frame(s), {summary.faces} face(s), {summary.frames_without_face} frame(s) "
           f"without a face, detector ran on {summary.detector_runs}")
     for path, what in ((cfg.output, "annotated output"), (cfg.json, "JSON lines")):
-        if path is not None:
+        if path is not None and path.exists():
             print(f"{what}: {path}")
     if args.timing_json is not None:
         from mnn_edge.fileio import write_text_atomic
 
         write_text_atomic(args.timing_json, json.dumps(summary.timing.to_dict(), indent=2))
-    if summary.source_lost:
-        print(f"error: {summary.source_lost}", file=sys.stderr)
-        return 1
+    for problem in (summary.source_lost, summary.output_failed):
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
     if summary.frames == 0 and not summary.interrupted:
         print(f"error: no frame could be read from {cfg.source.kind.value} {cfg.source.location} "
               "(unreadable images, or not a video)", file=sys.stderr)

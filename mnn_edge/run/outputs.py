@@ -90,6 +90,9 @@ class VideoSink:
         if self._writer is None:
             h, w = image.shape[:2]
             self._size = (w - w % 2, h - h % 2)  # most codecs want even sizes
+            if min(self._size) < 2:
+                raise MnnEdgeError(f"the first frame is {w}x{h} px, too small for a video; write images to a "
+                                   "folder instead (--output DIR)")
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
@@ -102,8 +105,27 @@ class VideoSink:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+            problem = unreadable_video(self._tmp)
+            if problem:  # OpenCV's writer reports nothing per frame: a full disk shows only here
+                self._tmp.unlink(missing_ok=True)
+                raise MnnEdgeError(f"writing video {self.path} failed ({problem}); nothing was kept under "
+                                   "that name (disk full or not writable?)")
             os.replace(self._tmp, self.path)
         self._tmp.unlink(missing_ok=True)
+
+
+def unreadable_video(path: Path) -> str:
+    """Why the finished video at ``path`` cannot be played back ('' when its first frame reads)."""
+    try:
+        if path.stat().st_size == 0:
+            return "the file is empty"
+    except OSError as e:
+        return f"the file is missing: {e.strerror}"
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return "" if cap.isOpened() and cap.read()[0] else "its first frame cannot be read back"
+    finally:
+        cap.release()
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
