@@ -1,8 +1,14 @@
-"""Atomic writes: a file appears complete under its final name or not at all."""
+"""Atomic writes: a file appears complete under its final name or not at all.
+
+Temporaries are ``.NAME.<pid>.<random>.part`` beside the target; the next write of the same target
+removes those whose process is gone (a SIGKILLed run). Long runs claim their outputs first
+(:func:`claim_output`), so a second writer is refused rather than interleaved.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -20,7 +26,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        remove_stale_parts(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent)
     except OSError as e:
         raise MnnEdgeError(f"cannot write to {target.parent}: {e.strerror}") from e
     os.close(fd)
@@ -67,6 +74,26 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
             lock.unlink(missing_ok=True)  # while still held: a waiting writer never sees a stale one
     finally:
         os.close(fd)
+
+
+def remove_stale_parts(target: Path) -> None:
+    """Remove ``.NAME.<pid>.<random>.part`` files beside ``target`` whose writer process is gone
+    (a run killed by SIGKILL or a power cut cannot clean up after itself)."""
+    prefix = f".{target.name}."
+    for part in target.parent.glob(f"{glob.escape(prefix)}*.part"):
+        pid = part.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -196,3 +196,19 @@ def test_a_video_write_that_fails_part_way_is_an_error_not_a_broken_file(tmp_pat
     with pytest.raises(MnnEdgeError, match=r"writing video .*v\.avi failed \(the file is empty\)"):
         sink.close()
     assert not (tmp_path / "v.avi").exists() and not list(tmp_path.iterdir())
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from mnn_edge.fileio import write_text_atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".a.json.{dead.stdout.strip()}.x1y2.part"  # what a SIGKILLed writer leaves
+    live = tmp_path / f".a.json.{subprocess.os.getpid()}.keep.part"  # a writer still at work
+    stale.write_text("half")
+    live.write_text("busy")
+    write_text_atomic(tmp_path / "a.json", "{}")
+    assert (tmp_path / "a.json").read_text() == "{}"
+    assert not stale.exists() and live.exists()

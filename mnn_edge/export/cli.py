@@ -21,7 +21,7 @@ from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
 from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
-from mnn_edge.fileio import claim_output, refuse_existing
+from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
 from mnn_edge.metadata import (
     DEFAULT_MEAN,
     DEFAULT_STD,
@@ -207,8 +207,11 @@ def load_source(cfg: ExportConfig) -> Checkpoint:
     return load_checkpoint(cfg.checkpoint, cfg.num_landmarks)
 
 
-def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: bool) -> list[str]:
-    """Run the ONNX file and PyTorch on the same random batches; raise if any output drifts."""
+def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: bool,
+                 name: str | None = None) -> list[str]:
+    """Run the ONNX file and PyTorch on the same random batches; raise if any output drifts.
+
+    ``name``: what the lines call the file (the final name while ``path`` is still a temporary)."""
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     module = deploy_module(ckpt.model, kind, keep_heatmaps)
@@ -219,7 +222,7 @@ def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: b
             with torch.inference_mode():
                 ref = dict(zip(module.output_names, (t.numpy() for t in module(torch.from_numpy(x)))))
             results = compare(ref, runner.infer(x), FP32_TOLERANCE)
-            lines.append(format_results(f"{path.name} batch {batch}", results))
+            lines.append(format_results(f"{name or path.name} batch {batch}", results))
             if not all(r.ok for r in results):
                 path.unlink(missing_ok=True)
                 raise MnnEdgeError(f"{lines[-1]} — the exported file was removed")
@@ -231,8 +234,11 @@ def export_fp32(cfg: ExportConfig, ckpt: Checkpoint) -> dict[ModelKind, Path]:
     paths = {kind: cfg.out / f"{name}.onnx" for kind, name in ARTIFACT_NAMES.items()}
     refuse_existing(list(paths.values()), cfg.force)
     for kind, path in paths.items():
-        export_onnx(ckpt, kind, path, keep_heatmaps=cfg.keep_heatmaps and kind is ModelKind.FULL)
-        for line in check_parity(ckpt, kind, path, cfg.keep_heatmaps and kind is ModelKind.FULL):
+        heatmaps = cfg.keep_heatmaps and kind is ModelKind.FULL
+        with atomic_path(path) as tmp:  # the final name only after the parity check passed
+            export_onnx(ckpt, kind, tmp, keep_heatmaps=heatmaps)
+            lines = check_parity(ckpt, kind, tmp, heatmaps, name=path.name)
+        for line in lines:
             print(line)
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return paths
