@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-format", default="synthetic", choices=FORMATS, help="reader of --eval-data")
     p.add_argument("--eval-subset", choices=SUBSETS, help="side of --eval-data's person-disjoint split")
     p.add_argument("--eval-pose-labels", type=Path, help="teacher pose labels for --eval-data")
+    p.add_argument("--eval-limit", type=int, help="score at most this many faces of --eval-data (the first N)")
     p.add_argument("--calib-data", type=Path, help="calibrate INT8 on this dataset instead of synthetic faces")
     p.add_argument("--calib-format", default="synthetic", choices=FORMATS, help="reader of --calib-data")
     p.add_argument("--calib-subset", choices=SUBSETS, help="side of --calib-data's person-disjoint split")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                          timing=TimingConfig(warmup=args.warmup, runs=args.runs), batches=parse_batches(args.batch),
                          threads=args.threads, quantize=True, reuse=args.reuse, progress=not args.no_progress,
                          eval_source=None if args.eval_data is None else DataSource(
-                             args.eval_data, args.eval_format, args.eval_subset, args.eval_pose_labels),
+                             args.eval_data, args.eval_format, args.eval_subset, args.eval_pose_labels, args.eval_limit),
                          calib_source=None if args.calib_data is None else DataSource(
                              args.calib_data, args.calib_format, args.calib_subset, limit=args.calib_limit))
     command = "python bench/quantization.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None
