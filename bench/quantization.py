@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                          timing=TimingConfig(warmup=args.warmup, runs=args.runs), batches=parse_batches(args.batch),
                          threads=args.threads, quantize=True, reuse=args.reuse, progress=not args.no_progress,
                          eval_source=None if args.eval_data is None else DataSource(
-                             args.eval_data, args.eval_format, args.eval_subset, args.eval_pose_labels, args.eval_limit),
+                             args.eval_data, args.eval_format, args.eval_subset, args.eval_pose_labels,
+                             args.eval_limit),
                          calib_source=None if args.calib_data is None else DataSource(
                              args.calib_data, args.calib_format, args.calib_subset, limit=args.calib_limit))
     command = "python bench/quantization.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None

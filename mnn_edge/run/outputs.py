@@ -19,6 +19,9 @@ import numpy as np
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
 
+# Bound at import: reading a finished video back must not go through a capture that tests (or a
+# camera shim) swap in for cv2.VideoCapture.
+_VideoReader = cv2.VideoCapture
 VIDEO_CODECS = {".mp4": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 IMAGE_WRITE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -121,7 +124,7 @@ def unreadable_video(path: Path) -> str:
             return "the file is empty"
     except OSError as e:
         return f"the file is missing: {e.strerror}"
-    cap = cv2.VideoCapture(str(path))
+    cap = _VideoReader(str(path))
     try:
         return "" if cap.isOpened() and cap.read()[0] else "its first frame cannot be read back"
     finally:
