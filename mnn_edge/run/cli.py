@@ -92,8 +92,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise MnnEdgeError("--redetect-every and --max-faces must be >= 1")
     if args.fps is not None and not (math.isfinite(args.fps) and 0 < args.fps <= 1000):
         raise MnnEdgeError(f"--fps must be a frame rate in (0, 1000], got {args.fps}")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise MnnEdgeError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.camera_retries < 0 or not (math.isfinite(args.retry_wait) and args.retry_wait >= 0):
         raise MnnEdgeError("--camera-retries and --retry-wait must be >= 0")
     display = not args.no_display and gui_available() and display_available()
