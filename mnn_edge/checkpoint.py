@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
+from mnn_edge.artifact import DEFAULT_MEAN, DEFAULT_STD, ModelKind, ModelMetadata, Precision, landmark_scheme_for
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path, require_file, sha256_file
-from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, landmark_scheme_for
 from mnn_edge.model.network import MNN
 
 FORMAT = "mnn-edge-checkpoint-1"
@@ -29,6 +29,12 @@ class Checkpoint:
     config: dict = field(default_factory=dict)  # training configuration, for the record
     state: dict = field(default_factory=dict)  # optimizer/scheduler/epoch, for resuming
     sha256: str = ""  # of the file it was loaded from
+
+    def metadata(self, kind: ModelKind, outputs: tuple[str, ...], extra: dict | None = None) -> ModelMetadata:
+        """What an FP32 artifact of these weights says about itself (ONNX export, PyTorch runner)."""
+        return ModelMetadata(kind=kind, num_landmarks=self.model.num_landmarks, mean=tuple(self.mean),
+                             std=tuple(self.std), landmark_scheme=self.landmark_scheme, outputs=tuple(outputs),
+                             precision=Precision.FP32, checkpoint_sha256=self.sha256, extra=dict(extra or {}))
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike, half: bool = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnn_edge.metadata import ModelMetadata
+from mnn_edge.artifact import ModelMetadata
 
 
 def to_input(crops_rgb: np.ndarray, meta: ModelMetadata) -> np.ndarray:

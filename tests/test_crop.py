@@ -8,13 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from mnn_edge.data.augment import IBUG68_FLIP, Augment, AugmentDraw, draw
+from mnn_edge.artifact.landmarks import IBUG68_FLIP as FLIP_TUPLE
+from mnn_edge.data.augment import Augment, AugmentDraw, draw
 from mnn_edge.data.crop import MARGIN, crop_sample, standard_box
 from mnn_edge.data.readers import read_dataset
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import apply_affine, project
 from mnn_edge.meanface import mean_face
+
+IBUG68_FLIP = np.asarray(FLIP_TUPLE)
 
 DRAWS = {
     "none": AugmentDraw(),

@@ -13,6 +13,7 @@ from trt_double.gpu import FakeGpu
 from trt_double.install import installed
 from trt_double.models import write_tiny
 
+from mnn_edge.artifact import Precision
 from mnn_edge.cli_util import run_cli
 from mnn_edge.engine.build import build_engine, build_engines_for_export
 from mnn_edge.engine.cli import main as _main
@@ -20,7 +21,6 @@ from mnn_edge.engine.config import BuildConfig, Typing
 from mnn_edge.engine.sidecar import read_sidecar
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.fileio import sha256_file
-from mnn_edge.metadata import Precision
 
 
 def build_main(argv: list[str]) -> int:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mnn_edge.engine.build import MODEL_NAMES, sibling_for
+from mnn_edge.artifact import Precision
+from mnn_edge.engine.build import sibling_for
 from mnn_edge.engine.cli import build_parser, config_from_args
 from mnn_edge.engine.config import BuildConfig, Typing, config_from_recipe, load_recipe
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import Precision
 
 ENGINES = Path(__file__).resolve().parents[1] / "engines"
 
@@ -79,10 +79,7 @@ def test_help_explains_flags(capsys):
     assert "--dla-core" in out and "--recipe" in out and "Q/DQ" in out
 
 
-def test_names_match_the_export_and_quantize_artifacts():
-    from mnn_edge.export.onnx_export import ARTIFACT_NAMES
-
-    assert MODEL_NAMES == ARTIFACT_NAMES
+def test_tensorrt_builds_from_the_trt_flavour_siblings():
     assert sibling_for(Path("e/pose.onnx"), Precision.FP16) == Path("e/pose.fp16.onnx")
     assert sibling_for(Path("e/mnn.fp16.onnx"), Precision.INT8) == Path("e/mnn.int8-trt.onnx")
     assert sibling_for(Path("e/mnn.int8-trt.onnx"), Precision.FP32) == Path("e/mnn.onnx")

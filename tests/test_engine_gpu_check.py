@@ -12,10 +12,10 @@ import pytest
 from trt_double.install import installed
 from trt_double.models import write_tiny
 
+from mnn_edge.artifact import Precision
 from mnn_edge.bench.schema import load_run
 from mnn_edge.cli_util import run_cli
 from mnn_edge.engine import gpu_check
-from mnn_edge.metadata import Precision
 from mnn_edge.runtime import tensorrt_available
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,13 +3,15 @@ import onnx
 import pytest
 import torch
 
+from mnn_edge.artifact import ModelKind, Precision
+from mnn_edge.artifact.onnx_io import get_metadata
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.cli import main as export_main
-from mnn_edge.export.onnx_export import OPSET, get_metadata, random_input
-from mnn_edge.metadata import ModelKind, Precision
+from mnn_edge.export.onnx_export import OPSET
 from mnn_edge.model import MNN, init_weights
 from mnn_edge.runtime import open_runner
+from mnn_edge.runtime.inputs import random_input
 
 
 def test_both_artifacts_are_valid_onnx_with_metadata(random_export):

@@ -12,9 +12,9 @@ import pytest
 from trt_double.install import installed
 
 import mnn_edge.export.cli as export_cli
+from mnn_edge.artifact import MODEL_NAMES, ModelKind
 from mnn_edge.engine.sidecar import read_sidecar
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
-from mnn_edge.metadata import ModelKind
 from mnn_edge.runtime import tensorrt_available
 
 
@@ -24,7 +24,7 @@ def exported_from_fixture(monkeypatch, random_export):
     def fake_export(cfg, ckpt):
         cfg.out.mkdir(parents=True, exist_ok=True)
         paths = {}
-        for kind, name in export_cli.ARTIFACT_NAMES.items():
+        for kind, name in MODEL_NAMES.items():
             paths[kind] = cfg.out / f"{name}.onnx"
             shutil.copy(random_export / f"{name}.onnx", paths[kind])
         return paths

@@ -13,13 +13,13 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
+from mnn_edge.artifact import Flavour, Precision
+from mnn_edge.artifact.onnx_io import get_metadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.cli import main as export_main
-from mnn_edge.export.onnx_export import get_metadata
-from mnn_edge.metadata import Precision
 from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
-from mnn_edge.quantize.qdq import Flavour, prepare_fp32
+from mnn_edge.quantize.qdq import prepare_fp32
 from mnn_edge.quantize.trt_compat import check_model, check_trt_compat
 
 MODELS = ("pose", "mnn")
@@ -258,8 +258,8 @@ def test_existing_outputs_are_refused_without_force(quantized, random_export, tm
 
 
 def test_calibration_sources_bad_input(tmp_path, capsys):
+    from mnn_edge.artifact import ModelKind, ModelMetadata
     from mnn_edge.cli_util import run_cli
-    from mnn_edge.metadata import ModelKind, ModelMetadata
 
     meta = ModelMetadata(kind=ModelKind.POSE, num_landmarks=68)
     with pytest.raises(MnnEdgeError, match="calibration folder not found"):
@@ -346,9 +346,9 @@ def test_quantization_flag_combinations_are_checked(tmp_path, capsys):
 
 
 def test_calibration_inputs_use_the_inference_crop_and_normalisation(shared_data):
+    from mnn_edge.artifact import ModelKind, ModelMetadata
     from mnn_edge.data.crop import crop_sample
     from mnn_edge.data.readers import load_image_rgb, read_dataset
-    from mnn_edge.metadata import ModelKind, ModelMetadata
     from mnn_edge.preprocess import to_input
 
     meta = ModelMetadata(kind=ModelKind.FULL, num_landmarks=68)

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
+from mnn_edge.artifact import ModelKind, ModelMetadata
 from mnn_edge.data.crop import MARGIN, UP_SHIFT
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
-from mnn_edge.metadata import ModelKind, ModelMetadata
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import FixedBoxDetector, box_iou, nms, parse_box
 from mnn_edge.run.outputs import JsonlSink, VideoSink, check_writable, display_available, letterbox

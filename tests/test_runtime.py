@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
-from mnn_edge.export.onnx_export import random_input
 from mnn_edge.runtime import backend_for, open_runner, tensorrt_available
+from mnn_edge.runtime.inputs import random_input
 
 
 def test_suffix_routing():

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from trt_double.models import reference, write_tiny
 
+from mnn_edge.artifact import Precision
 from mnn_edge.engine.build import build_engine
 from mnn_edge.engine.config import BuildConfig
 from mnn_edge.engine.sidecar import sidecar_path
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import Precision
 
 
 def _why_not() -> str:
@@ -63,8 +63,8 @@ def test_tiny_engine_matches_onnxruntime(tmp_path, precision):
 
 
 def test_real_models_fp32_parity(tmp_path, random_export):
-    from mnn_edge.export.onnx_export import random_input
     from mnn_edge.runtime import open_runner
+    from mnn_edge.runtime.inputs import random_input
 
     x = random_input(2, seed=7)
     for name in ("pose", "mnn"):

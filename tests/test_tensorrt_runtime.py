@@ -13,12 +13,12 @@ from trt_double.gpu import FakeGpu
 from trt_double.install import installed
 from trt_double.models import reference, write_tiny
 
+from mnn_edge.artifact import Precision
 from mnn_edge.engine.build import build_engine
 from mnn_edge.engine.config import BuildConfig
 from mnn_edge.engine.sidecar import sidecar_path
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.fileio import sha256_file
-from mnn_edge.metadata import Precision
 from mnn_edge.runtime import open_runner
 from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
 

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import ModelKind
 from mnn_edge.bench.machine import format_machine, machine_record
 from mnn_edge.bench.schema import Backend, BenchRecord, BenchRun, record_from_timing, with_ratios, write_run
 from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import refuse_existing
-from mnn_edge.metadata import ModelKind, Precision
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
+from mnn_edge.runtime.inputs import random_input
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,10 @@ def artifact_name(path: Path, backend: str) -> str:
     return stem if backend == Backend.ONNXRUNTIME.value else f"{stem}@{backend}"
 
 
-def int8_flavour(path: Path, runner: Runner) -> str:
-    """"trt" for the TensorRT Q/DQ flavour (file ``*.int8-trt.*`` or metadata says so), else "cpu"."""
-    if runner.metadata.precision is not Precision.INT8:
-        return ""
-    extra = runner.metadata.extra or {}
-    if "int8-trt" in path.name or str(extra.get("flavour", extra.get("int8_flavour", ""))).lower() in ("trt",
-                                                                                                       "tensorrt"):
-        return "trt"
-    return "cpu"
+def int8_flavour(runner: Runner) -> str:
+    """"cpu" / "trt" for INT8 artifacts, "" otherwise: from the artifact's metadata."""
+    flavour = runner.metadata.flavour
+    return "" if flavour is None else flavour.value
 
 
 def device_of(runner: Runner) -> str:
@@ -164,7 +160,7 @@ def resolve_baseline(cfg: BenchConfig, opened: list[tuple[str, Runner]]) -> str:
 def synthetic_batch(runner: Runner, batch: int) -> np.ndarray:
     """A fixed normalised-looking input: latency does not depend on the pixel values."""
     size = runner.metadata.input_size
-    return np.random.default_rng(batch).standard_normal((batch, 3, size, size)).astype(np.float32)
+    return random_input(batch, size, seed=batch)
 
 
 def bench(cfg: BenchConfig, opened: list[tuple[str, Runner]]) -> list[BenchRecord]:
@@ -200,7 +196,7 @@ def bench(cfg: BenchConfig, opened: list[tuple[str, Runner]]) -> list[BenchRecor
             bd = pipes[name].breakdown(skip=cfg.timing.warmup) if name in pipes else None
             records.append(record_from_timing(timing, artifact=runner.path, model=kind,
                                               precision=meta.precision.value, backend=runner.backend,
-                                              device=device_of(runner), flavour=int8_flavour(runner.path, runner),
+                                              device=device_of(runner), flavour=int8_flavour(runner),
                                               breakdown=bd))
     return records
 

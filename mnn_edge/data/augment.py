@@ -23,23 +23,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mnn_edge.artifact.landmarks import SCHEMES, scheme_for
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import apply_affine, euler_to_matrix, matrix_to_euler
-
-# iBUG / 300W 68-point mirror order: index i of the mirrored face is point IBUG68_FLIP[i] of the
-# original (jaw 0..16 reversed, brows 17..21 <-> 26..22, nose 31..35 reversed, eyes 36..41 <->
-# 45..42,47,46, mouth outer/inner reversed about 51/57 and 62/66).
-IBUG68_FLIP = np.array(
-    list(range(16, -1, -1))
-    + list(range(26, 16, -1))
-    + [27, 28, 29, 30]
-    + [35, 34, 33, 32, 31]
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]
-    + [64, 63, 62, 61, 60, 67, 66, 65]
-)
-
-FLIP_ORDERS = {68: IBUG68_FLIP}
 
 
 @dataclass(frozen=True)
@@ -100,10 +86,12 @@ def draw(aug: Augment, rng: np.random.Generator) -> AugmentDraw:
 
 
 def flip_order(num_landmarks: int) -> np.ndarray:
-    if num_landmarks not in FLIP_ORDERS:
+    order = scheme_for(num_landmarks).flip_order
+    if order is None:
+        known = sorted(n for n, s in SCHEMES.items() if s.flip_order is not None)
         raise MnnEdgeError(f"horizontal flip needs a landmark mirror order; known for "
-                           f"{sorted(FLIP_ORDERS)} points, not {num_landmarks} (set flip_prob=0)")
-    return FLIP_ORDERS[num_landmarks]
+                           f"{known} points, not {num_landmarks} (set flip_prob=0)")
+    return np.asarray(order)
 
 
 def flip_matrix(size: int) -> np.ndarray:

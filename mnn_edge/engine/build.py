@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import MODEL_NAMES, ArtifactName, Flavour, ModelMetadata, Precision, onnx_sibling
+from mnn_edge.artifact.onnx_io import get_metadata, load_onnx
 from mnn_edge.engine.capabilities import Capabilities, import_tensorrt
 from mnn_edge.engine.config import MIB, BuildConfig, Typing
 from mnn_edge.engine.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path, refuse_existing, require_file, sha256_file
-from mnn_edge.metadata import METADATA_KEY, ModelKind, ModelMetadata, Precision
 
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
@@ -59,26 +60,10 @@ class OnnxFacts:
     input_shape: tuple[int | None, ...]
 
 
-# = mnn_edge.export.onnx_export.ARTIFACT_NAMES (a test keeps them equal); not imported from there
-# because that module imports torch, which mnn-build on a Jetson does not otherwise need.
-MODEL_NAMES = {ModelKind.POSE: "pose", ModelKind.FULL: "mnn"}
-
-
-def get_metadata(model) -> ModelMetadata | None:
-    """As mnn_edge.export.onnx_export.get_metadata (the JSON under METADATA_KEY), without torch."""
-    for p in model.metadata_props:
-        if p.key == METADATA_KEY:
-            return ModelMetadata.from_json(p.value)
-    return None
-
-
 def inspect_onnx(path: Path) -> OnnxFacts:
     import onnx
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf DecodeError and friends
-        raise MnnEdgeError(f"{path} is not a loadable ONNX model: {str(e).splitlines()[0] if str(e) else e}") from e
+    model = load_onnx(path)
     meta = get_metadata(model)
     if meta is None:
         raise MnnEdgeError(f"{path} has no mnn-edge metadata; export it with mnn-export")
@@ -101,10 +86,8 @@ def inspect_onnx(path: Path) -> OnnxFacts:
 
 
 def sibling_for(path: Path, precision: Precision) -> Path:
-    """The artifact of the same model for ``precision``: pose.onnx -> pose.fp16.onnx / pose.int8-trt.onnx."""
-    stem = path.name.split(".", 1)[0]
-    suffix = {Precision.FP32: ".onnx", Precision.FP16: ".fp16.onnx", Precision.INT8: ".int8-trt.onnx"}[precision]
-    return path.with_name(stem + suffix)
+    """The source TensorRT wants for ``precision``: pose.onnx -> pose.fp16.onnx / pose.int8-trt.onnx."""
+    return onnx_sibling(path, precision, Flavour.TRT)
 
 
 @dataclass(frozen=True)
@@ -249,7 +232,7 @@ def make_progress_monitor(trt):
 
 
 def engine_path(out_dir: Path, meta: ModelMetadata, precision: Precision) -> Path:
-    return out_dir / f"{MODEL_NAMES[meta.kind]}.{precision.value}.plan"
+    return out_dir / ArtifactName(meta.kind, precision).plan()
 
 
 def rebuild_command(onnx_path: Path, cfg: BuildConfig, precision: Precision) -> str:
@@ -397,7 +380,7 @@ def _build(trt, caps: Capabilities, cfg: BuildConfig, plan: TypingPlan, facts: O
 
 def source_for_export(export_dir: Path, model: str, precision: Precision, caps: Capabilities | None = None) -> Path:
     """Which artifact of ``export_dir`` an engine of ``precision`` is built from."""
-    base = export_dir / f"{model}.onnx"
+    base = export_dir / ArtifactName.for_model(model).onnx()
     if precision is Precision.FP32:
         return base
     want = sibling_for(base, precision)
@@ -418,7 +401,7 @@ def build_engines_for_export(export_dir: Path, precisions, cfg: BuildConfig, dev
     caps = Capabilities.of(import_tensorrt())
     jobs = []
     for model in MODEL_NAMES.values():
-        if not (export_dir / f"{model}.onnx").is_file():
+        if not (export_dir / ArtifactName.for_model(model).onnx()).is_file():
             continue
         for p in wanted:
             src = source_for_export(export_dir, model, p, caps)

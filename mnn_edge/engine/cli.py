@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mnn_edge.artifact import Precision
 from mnn_edge.cli_util import run_cli
 from mnn_edge.engine.build import build_engine, build_engines_for_export
 from mnn_edge.engine.config import BuildConfig, Typing, config_from_recipe
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import Precision
 
 
 def build_parser() -> argparse.ArgumentParser:

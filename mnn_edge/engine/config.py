@@ -12,9 +12,9 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
 
+from mnn_edge.artifact import Precision
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_toml
-from mnn_edge.metadata import Precision
 
 
 class Typing(str, Enum):

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import MODEL_NAMES, Precision, kind_of
 from mnn_edge.cli_util import run_cli
-from mnn_edge.engine.build import MODEL_NAMES, build_engine, source_for_export
+from mnn_edge.engine.build import build_engine, source_for_export
 from mnn_edge.engine.capabilities import Capabilities, import_tensorrt
 from mnn_edge.engine.config import BuildConfig, config_from_recipe
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.metadata import Precision
 
 TOLERANCE = {Precision.FP32: (0.05, 0.1), Precision.FP16: (0.25, 0.5), Precision.INT8: (1.0, 2.0)}
 
@@ -111,7 +111,7 @@ def bench_record(model: str, case: str, timing, artifact: str | Path, device: st
     """A record in mnn-bench's schema, so ``mnn-report --bench`` merges GPU results with CPU ones."""
     from mnn_edge.bench.schema import record_from_timing
 
-    kind = next(k.value for k, name in MODEL_NAMES.items() if name == model)
+    kind = kind_of(model).value
     words = case.split()  # "fp16 b1", "fp16 b1 graph", "onnxruntime-cpu fp32 b1"
     if words[0] == "onnxruntime-cpu":
         return record_from_timing(replace(timing, name=f"{model}@onnxruntime-cpu"), artifact=artifact, model=kind,

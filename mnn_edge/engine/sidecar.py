@@ -17,9 +17,9 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mnn_edge.artifact import ModelMetadata, Precision
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_text_file, sha256_file, write_text_atomic
-from mnn_edge.metadata import ModelMetadata, Precision
 
 FORMAT = "mnn-edge-engine/1"
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnn_edge.artifact import ModelKind, ModelMetadata
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import project
 from mnn_edge.meanface import mean_face
-from mnn_edge.metadata import ModelKind, ModelMetadata
 from mnn_edge.runtime.base import InputSpec, Runner
 
 BASELINES = ("zero", "mean")

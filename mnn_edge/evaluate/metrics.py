@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import scheme_for
 from mnn_edge.data.sample import CropItem, FaceSample
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.preprocess import to_input
 from mnn_edge.runtime.base import Runner
 
 # Outer eye corners per landmark count (the inter-ocular normaliser of 300W / AFLW2000-3D).
-OUTER_EYE_CORNERS = {68: (36, 45), 98: (60, 72)}
 
 
 @dataclass
@@ -88,7 +88,7 @@ def face_nme(pred: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
     if not ok.any():
         return math.nan, math.nan
     err = float(np.linalg.norm(pred[ok] - gt[ok], axis=1).mean())
-    corners = OUTER_EYE_CORNERS.get(len(gt))
+    corners = scheme_for(len(gt)).outer_eye_corners
     iod = math.nan
     if corners is not None and ok[list(corners)].all():
         iod = float(np.linalg.norm(gt[corners[0]] - gt[corners[1]]))

@@ -14,26 +14,29 @@ from pathlib import Path
 
 import torch
 
-from mnn_edge.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
-from mnn_edge.cli_util import run_cli
-from mnn_edge.data.readers import SUBSETS
-from mnn_edge.data.sample import FORMATS
-from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.onnx_export import ARTIFACT_NAMES, export_onnx, random_input
-from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
-from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
-from mnn_edge.metadata import (
+from mnn_edge.artifact import (
     DEFAULT_MEAN,
     DEFAULT_STD,
+    MODEL_NAMES,
+    ArtifactName,
     ModelKind,
     Precision,
     check_num_landmarks,
     landmark_scheme_for,
 )
+from mnn_edge.checkpoint import Checkpoint, default_checkpoint_path, load_checkpoint
+from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import SUBSETS
+from mnn_edge.data.sample import FORMATS
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.export.onnx_export import export_onnx
+from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
+from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+from mnn_edge.runtime.inputs import random_input
 
 PARITY_BATCHES = (1, 4)
 
@@ -231,7 +234,7 @@ def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: b
 
 def export_fp32(cfg: ExportConfig, ckpt: Checkpoint) -> dict[ModelKind, Path]:
     """Write pose.onnx and mnn.onnx into cfg.out, each verified; returns their paths."""
-    paths = {kind: cfg.out / f"{name}.onnx" for kind, name in ARTIFACT_NAMES.items()}
+    paths = {kind: cfg.out / ArtifactName(kind).onnx() for kind in MODEL_NAMES}
     refuse_existing(list(paths.values()), cfg.force)
     for kind, path in paths.items():
         heatmaps = cfg.keep_heatmaps and kind is ModelKind.FULL
@@ -294,13 +297,13 @@ def export(cfg: ExportConfig) -> int:
         export_quantized(cfg, fp32_sources(cfg))
         return 0
     if cfg.quantize is not None:
-        refuse_existing_variants(cfg, list(ARTIFACT_NAMES.values()))  # before the (slow) FP32 export
+        refuse_existing_variants(cfg, list(MODEL_NAMES.values()))  # before the (slow) FP32 export
     ckpt = load_source(cfg)
     paths = export_fp32(cfg, ckpt)
     for line in check_fp32_compat(paths.values()):
         print(line)
     if cfg.quantize is not None:
-        export_quantized(cfg, {ARTIFACT_NAMES[kind]: path for kind, path in paths.items()})
+        export_quantized(cfg, {MODEL_NAMES[kind]: path for kind, path in paths.items()})
     if cfg.engine:
         build_engines(cfg)
     return 0

@@ -11,51 +11,22 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
 import torch
 
+from mnn_edge.artifact import ModelKind, ModelMetadata
+from mnn_edge.artifact.onnx_io import set_metadata
 from mnn_edge.checkpoint import Checkpoint
 from mnn_edge.fileio import atomic_path
-from mnn_edge.metadata import METADATA_KEY, ModelKind, ModelMetadata, Precision
 from mnn_edge.model.deploy import deploy_module
 
 OPSET = 17
-ARTIFACT_NAMES = {ModelKind.POSE: "pose", ModelKind.FULL: "mnn"}
-
-
-def metadata_for(ckpt: Checkpoint, kind: ModelKind, outputs: tuple[str, ...]) -> ModelMetadata:
-    return ModelMetadata(kind=kind, num_landmarks=ckpt.model.num_landmarks, mean=tuple(ckpt.mean),
-                         std=tuple(ckpt.std), landmark_scheme=ckpt.landmark_scheme, outputs=tuple(outputs),
-                         precision=Precision.FP32, checkpoint_sha256=ckpt.sha256, extra={"opset": OPSET})
-
-
-def set_metadata(model: onnx.ModelProto, meta: ModelMetadata) -> None:
-    """Replace the mnn-edge entry of ``metadata_props`` (other entries are kept)."""
-    keep = [p for p in model.metadata_props if p.key != METADATA_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(keep)
-    model.metadata_props.add(key=METADATA_KEY, value=meta.to_json())
-
-
-def get_metadata(model: onnx.ModelProto) -> ModelMetadata | None:
-    for p in model.metadata_props:
-        if p.key == METADATA_KEY:
-            return ModelMetadata.from_json(p.value)
-    return None
-
-
-def save_onnx(model: onnx.ModelProto, path: str | Path) -> None:
-    """Check and write atomically (the models are far below protobuf's 2 GB limit)."""
-    onnx.checker.check_model(model)
-    with atomic_path(path) as tmp:
-        onnx.save(model, str(tmp))
 
 
 def export_onnx(ckpt: Checkpoint, kind: ModelKind, path: str | Path, keep_heatmaps: bool = False) -> ModelMetadata:
     """Export one model to ``path`` with dynamic batch and embedded metadata."""
     module = deploy_module(ckpt.model, kind, keep_heatmaps)
-    meta = metadata_for(ckpt, kind, module.output_names)
+    meta = ckpt.metadata(kind, module.output_names, extra={"opset": OPSET})
     size = meta.input_size
     dummy = torch.zeros(1, 3, size, size)
     dynamic = {meta.input_name: {0: "batch"}} | {name: {0: "batch"} for name in module.output_names}
@@ -72,8 +43,3 @@ def export_onnx(ckpt: Checkpoint, kind: ModelKind, path: str | Path, keep_heatma
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
     return meta
-
-
-def random_input(batch: int, size: int = 256, seed: int = 0) -> np.ndarray:
-    """Normalised-looking random input for parity checks."""
-    return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mnn_edge.metadata import ModelKind
+from mnn_edge.artifact import ModelKind
 from mnn_edge.model.decode import LandmarkDecoder
 from mnn_edge.model.network import MNN, PoseModel
 

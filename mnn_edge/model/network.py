@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from mnn_edge.metadata import check_num_landmarks
+from mnn_edge.artifact import check_num_landmarks
 
 INPUT_SIZE = 256
 STAGES = tuple(range(9, 0, -1))  # 9 (256 px) ... 1 (1 px)

@@ -34,9 +34,9 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from mnn_edge.artifact import ModelMetadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_text_file, write_text_atomic
-from mnn_edge.metadata import ModelMetadata
 
 # Fewer images than this give ranges that say more about the images than about the model.
 MIN_CALIB_IMAGES = 16
@@ -201,7 +201,9 @@ def inputs_from_synthetic(n: int, meta: ModelMetadata, seed: int = 1234, folder:
 
 def random_inputs(n: int, size: int = 256, seed: int = 0) -> np.ndarray:
     """Normalised-looking noise: for smoke tests only (ranges from noise are meaningless)."""
-    return np.random.default_rng(seed).standard_normal((n, 3, size, size)).astype(np.float32)
+    from mnn_edge.runtime.inputs import random_input
+
+    return random_input(n, size, seed)
 
 
 # --------------------------------------------------------------------------- calibrators

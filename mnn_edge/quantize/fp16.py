@@ -23,19 +23,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from mnn_edge.artifact import Precision
+from mnn_edge.artifact.onnx_io import get_metadata, save_onnx, set_metadata
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.onnx_export import get_metadata, save_onnx, set_metadata
-from mnn_edge.metadata import Precision
 from mnn_edge.quantize.qdq import check_not_quantized, default_float_groups
 
 # (op type, input index) that are not of the op's data type T: never converted, never cast.
 FIXED_INPUTS = {("Resize", 1), ("Resize", 2), ("Resize", 3), ("Reshape", 1)}
 # Ops that only read a tensor's shape: any float type will do, no cast needed.
 SHAPE_ONLY = {"Shape", "Size"}
-
-
-def fp16_artifact_name(model: str) -> str:
-    return f"{model}.fp16.onnx"
 
 
 def _float_tensors(model: onnx.ModelProto) -> set[str]:

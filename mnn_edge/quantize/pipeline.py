@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from mnn_edge.artifact import ArtifactName, Flavour, ModelMetadata, Precision
+from mnn_edge.artifact.onnx_io import get_metadata
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.onnx_export import get_metadata
 from mnn_edge.fileio import refuse_existing
-from mnn_edge.metadata import ModelMetadata
 from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.calibration import CalibMethod, RangeTable
-from mnn_edge.quantize.fp16 import convert_fp16, fp16_artifact_name
-from mnn_edge.quantize.qdq import Flavour, QdqConfig, artifact_name, check_not_quantized, prepare_fp32, quantize_qdq
+from mnn_edge.quantize.fp16 import convert_fp16
+from mnn_edge.quantize.qdq import QdqConfig, check_not_quantized, prepare_fp32, quantize_qdq
 from mnn_edge.quantize.trt_compat import check_trt_compat, format_report
 
 
@@ -96,9 +96,9 @@ def planned_outputs(models: list[str], out_dir: Path, cfg: QuantizeConfig) -> li
     paths = []
     for m in models:
         if cfg.fp16:
-            paths.append(out_dir / fp16_artifact_name(m))
+            paths.append(out_dir / ArtifactName.for_model(m, Precision.FP16).onnx())
         if cfg.int8:
-            paths += [out_dir / artifact_name(m, f) for f in cfg.flavours]
+            paths += [out_dir / ArtifactName.for_model(m, Precision.INT8, f).onnx() for f in cfg.flavours]
             if not cfg.ranges:
                 paths.append(cal.ranges_path(cfg.ranges_dir, m))
     return paths
@@ -159,7 +159,7 @@ def _write_all(fp32, metas, tables, out_dir: Path, cfg: QuantizeConfig, result: 
             meta = metas[m]
             prepared = prepare_fp32(src, Path(tmp) / f"{m}.prepared.onnx")
             if cfg.fp16:
-                path = out_dir / fp16_artifact_name(m)
+                path = out_dir / ArtifactName.for_model(m, Precision.FP16).onnx()
                 result.artifacts[path.name] = convert_fp16(prepared, path)
             if not cfg.int8:
                 continue
@@ -176,7 +176,7 @@ def _write_all(fp32, metas, tables, out_dir: Path, cfg: QuantizeConfig, result: 
                 result.tables[m] = cal.ranges_path(cfg.ranges_dir, m)
                 table.save(result.tables[m])
             for flavour in cfg.flavours:
-                path = out_dir / artifact_name(m, flavour)
+                path = out_dir / ArtifactName.for_model(m, Precision.INT8, flavour).onnx()
                 result.artifacts[path.name] = path
                 quantize_qdq(prepared, path, table, QdqConfig(flavour, extra_float_nodes=tuple(
                     cfg.extra_float_nodes.get(m, ()))))
@@ -197,7 +197,7 @@ def compat_lines(result: QuantizeResult) -> list[str]:
     """One line per artifact; the CPU flavour is not meant for TensorRT and says so."""
     lines = []
     for name, problems in result.compat.items():
-        if name.endswith(f".{artifact_name('', Flavour.CPU)[1:]}"):
+        if ArtifactName.parse(name).flavour is Flavour.CPU:
             lines.append(f"tensorrt-compat {name}: CPU flavour (u8 activations, int32 biases), not for TensorRT; "
                          f"build engines from the .int8-trt.onnx file")
         else:
@@ -221,7 +221,7 @@ def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1
     Informational (random-weight drift says little), but it fails loudly when an artifact does not
     run, returns other shapes or non-finite values.
     """
-    from mnn_edge.export.onnx_export import random_input
+    from mnn_edge.runtime.inputs import random_input
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     lines = []

@@ -28,32 +28,18 @@ import contextlib
 import io
 import logging
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import onnx
 
+from mnn_edge.artifact import Flavour, ModelMetadata, Precision
+from mnn_edge.artifact.onnx_io import get_metadata, save_onnx, set_metadata
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.onnx_export import get_metadata, save_onnx, set_metadata
 from mnn_edge.fileio import atomic_path
-from mnn_edge.metadata import ModelMetadata, Precision
 from mnn_edge.quantize.calibration import CALIBRATED_OPS, RangeTable
 
 QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                        "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearConcat"})
-
-
-class Flavour(str, Enum):
-    CPU = "cpu"  # ONNX Runtime on x86/ARM CPUs: u8 activations, s8 weights
-    TRT = "trt"  # TensorRT explicit quantization: s8 everywhere, zero point 0
-
-
-ARTIFACT_SUFFIX = {Flavour.CPU: "int8", Flavour.TRT: "int8-trt"}
-
-
-def artifact_name(model: str, flavour: Flavour) -> str:
-    """``pose`` + CPU -> ``pose.int8.onnx``; ``mnn`` + TRT -> ``mnn.int8-trt.onnx``."""
-    return f"{model}.{ARTIFACT_SUFFIX[flavour]}.onnx"
 
 
 def is_quantized(model: onnx.ModelProto) -> bool:

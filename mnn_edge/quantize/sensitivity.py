@@ -33,11 +33,12 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
+from mnn_edge.artifact import Flavour, scheme_for
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.calibration import CALIBRATED_OPS, RangeTable
-from mnn_edge.quantize.qdq import Flavour, QdqConfig, default_float_groups, prepare_fp32, quantize_qdq
+from mnn_edge.quantize.qdq import QdqConfig, default_float_groups, prepare_fp32, quantize_qdq
 
 SENSITIVITY_IMAGES = 8
 GROUP_PATTERNS = (
@@ -45,7 +46,6 @@ GROUP_PATTERNS = (
     (re.compile(r"/net/stage_(\d+)/"), "decoder.stage_{}"),
     (re.compile(r"/net/(fc_\w+)/"), "{}"),
 )
-IBUG_OUTER_EYES = (36, 45)
 
 
 def group_of(node_name: str) -> str:
@@ -77,8 +77,9 @@ def drift(ref: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]) -> Drift
     if "landmarks" not in ref:
         return Drift(pose_mae, None)
     lm_ref, lm = ref["landmarks"].astype(np.float64), got["landmarks"].astype(np.float64)
-    if lm_ref.shape[1] == 68:
-        norm = np.linalg.norm(lm_ref[:, IBUG_OUTER_EYES[0]] - lm_ref[:, IBUG_OUTER_EYES[1]], axis=-1)
+    eyes = scheme_for(lm_ref.shape[1]).outer_eye_corners
+    if eyes is not None:
+        norm = np.linalg.norm(lm_ref[:, eyes[0]] - lm_ref[:, eyes[1]], axis=-1)
     else:
         span = lm_ref.max(axis=1) - lm_ref.min(axis=1)
         norm = np.sqrt(span[:, 0] * span[:, 1])
@@ -171,7 +172,7 @@ def run_sensitivity_for_export(fp32: Mapping[str, Path], out_dir: Path, qcfg, ta
     """The ``--sensitivity`` step of mnn-export: calibrate (or reuse tables), analyse each model,
     write the reports, and return the QuantizeConfig that reuses the tables and keeps the chosen
     fallback groups in float."""
-    from mnn_edge.export.onnx_export import get_metadata
+    from mnn_edge.artifact.onnx_io import get_metadata
     from mnn_edge.quantize.pipeline import find_table
 
     tables, reports = [], []

@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnn_edge.artifact import export_onnx_names
 from mnn_edge.bench.schema import BenchRun, validate
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.data.readers import DataSource
@@ -29,9 +30,6 @@ from mnn_edge.fileio import read_json, write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, evaluate_set, parse_accuracy
 
 RESULTS_SCHEMA = "mnn-edge-results/1"
-# Every ONNX artifact the export + quantization step writes, in the order the report lists them.
-ARTIFACT_FILES = ("pose.onnx", "pose.fp16.onnx", "pose.int8.onnx", "pose.int8-trt.onnx",
-                  "mnn.onnx", "mnn.fp16.onnx", "mnn.int8.onnx", "mnn.int8-trt.onnx")
 # Held-out faces: face i of a synthetic set is rendered from rng([seed, i]), so a seed used neither for
 # the training set (1000 for the starter model's synth_train) nor for calibration (1234,
 # mnn_edge.quantize.calibration) shares no face with them.
@@ -101,7 +99,7 @@ def heldout_folder(cfg: PipelineConfig) -> Path:
 
 
 def artifacts_in(folder: Path) -> list[Path]:
-    found = [folder / name for name in ARTIFACT_FILES if (folder / name).is_file()]
+    found = [folder / name for name in export_onnx_names() if (folder / name).is_file()]
     if not found:
         raise MnnEdgeError(f"no exported artifacts in {folder}")
     return found
@@ -109,9 +107,9 @@ def artifacts_in(folder: Path) -> list[Path]:
 
 def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: str) -> dict:
     """Accuracy on the held-out faces, then latency of all artifacts interleaved; the results document."""
+    from mnn_edge.artifact import ModelKind
     from mnn_edge.bench.cli import BenchConfig, run_bench
     from mnn_edge.data.readers import read_dataset
-    from mnn_edge.metadata import ModelKind
 
     if cfg.eval_source is not None:
         samples = cfg.eval_source.read(progress=cfg.progress)

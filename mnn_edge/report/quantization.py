@@ -12,6 +12,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 
+from mnn_edge.artifact import MODEL_NAMES, ArtifactName, Flavour, ModelKind, Precision
 from mnn_edge.bench.schema import BenchRecord, BenchRun
 from mnn_edge.report.accuracy import AccuracySet
 
@@ -81,24 +82,28 @@ def target_checks(run: BenchRun, accuracy: AccuracySet) -> list[Check]:
     acc = accuracy.by_name()
     recs = {(r.name, r.batch): r for r in run.records}
     checks = []
-    enc, enc32 = recs.get(("pose.int8", 1)), recs.get(("pose", 1))
+    pose = ArtifactName(ModelKind.POSE)
+    enc = recs.get((ArtifactName(ModelKind.POSE, Precision.INT8, Flavour.CPU).stem, 1))
+    enc32 = recs.get((pose.stem, 1))
     ratio = enc.latency_ms.p50 / enc32.latency_ms.p50 if enc and enc32 else None
     checks.append(Check("encoder-only INT8 (CPU flavour) latency / FP32, p50 at batch 1", ratio, INT8_LATENCY_RATIO,
                         None if ratio is None else ratio <= INT8_LATENCY_RATIO))
     checks.append(Check("  stretch", ratio, INT8_LATENCY_STRETCH,
                         None if ratio is None else ratio <= INT8_LATENCY_STRETCH))
-    for model in ("pose", "mnn"):
-        for tag in ("int8", "int8-trt"):
-            name = f"{model}.{tag}"
+    for kind in MODEL_NAMES:
+        model = ArtifactName(kind).stem
+        for flavour in Flavour:
+            name = ArtifactName(kind, Precision.INT8, flavour).stem
             d = _delta(acc, name, model, "mae")
             checks.append(Check(f"{name} pose MAE − FP32", d, INT8_MAX_MAE_INCREASE,
                                 None if d is None else d <= INT8_MAX_MAE_INCREASE))
-            if model == "mnn":
+            if kind is ModelKind.FULL:
                 dn = _delta(acc, name, model, "nme", 100)
                 checks.append(Check(f"{name} NME − FP32 [points]", dn, INT8_MAX_NME_INCREASE,
                                     None if dn is None else dn <= INT8_MAX_NME_INCREASE))
-        d = _delta(acc, f"{model}.fp16", model, "mae")
-        checks.append(Check(f"{model}.fp16 |pose MAE − FP32|", None if d is None else abs(d), FP16_MAX_MAE_CHANGE,
+        fp16 = ArtifactName(kind, Precision.FP16).stem
+        d = _delta(acc, fp16, model, "mae")
+        checks.append(Check(f"{fp16} |pose MAE − FP32|", None if d is None else abs(d), FP16_MAX_MAE_CHANGE,
                             None if d is None else abs(d) <= FP16_MAX_MAE_CHANGE))
     return checks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mnn_edge.artifact import ArtifactName
 from mnn_edge.bench.schema import BenchRecord, BenchRun
 from mnn_edge.report.accuracy import AccuracyResult, AccuracySet
 
@@ -46,15 +47,14 @@ class ReportRow:
                 PRECISION_ORDER.get(self.precision, 9), self.flavour, self.name)
 
 
-def _guess_from_name(name: str) -> tuple[str, str, str]:
-    """Model, precision, flavour of an accuracy-only artifact from its file name (pose.int8-trt, mnn.fp16)."""
-    stem = name.split("@")[0]
-    parts = stem.split(".")
-    model = "pose" if parts[0] == "pose" else "full"
-    tag = parts[1] if len(parts) > 1 else "fp32"
-    precision = "int8" if tag.startswith("int8") else (tag if tag in PRECISION_ORDER else "fp32")
-    flavour = ("trt" if tag.endswith("trt") else "cpu") if precision == "int8" else ""
-    return model, precision, flavour
+def _from_name(name: str) -> tuple[str, str, str]:
+    """Model, precision, flavour of an accuracy-only row: accuracy files carry no artifact metadata, so
+    the name grammar reads them (pose.int8-trt, mnn.fp16); a name outside it counts as a full FP32 model."""
+    parsed = ArtifactName.parse(name)
+    if parsed is None:
+        return "full", "fp32", ""
+    flavour = parsed.flavour.value if parsed.flavour is not None else ""
+    return parsed.kind.value, parsed.precision.value, flavour
 
 
 def build_rows(runs: list[BenchRun], accuracy: list[AccuracySet]) -> list[ReportRow]:
@@ -83,7 +83,7 @@ def build_rows(runs: list[BenchRun], accuracy: list[AccuracySet]) -> list[Report
     seen = {r.name for r in rows}
     for name, a in acc.items():
         if name not in seen:
-            model, precision, flavour = _guess_from_name(name)
+            model, precision, flavour = _from_name(name)
             backend = "tensorrt" if "@tensorrt" in name else ("pytorch" if "@pytorch" in name else "onnxruntime")
             rows.append(ReportRow(name, model, precision, flavour, backend, "cpu", None, None, None, None, a))
     return sorted(rows, key=ReportRow.sort_key)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import ModelKind
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import claim_output
-from mnn_edge.metadata import ModelKind
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
 from mnn_edge.run.outputs import VIDEO_CODECS, JsonlSink, Window, check_writable, open_image_or_video_sink

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnn_edge.artifact import ModelKind
 from mnn_edge.data.crop import warp
 from mnn_edge.geometry import apply_affine, crop_transform, invert_affine, pose_to_image
-from mnn_edge.metadata import ModelKind
 from mnn_edge.preprocess import to_input
 from mnn_edge.run.smoothing import TrackSmoother
 from mnn_edge.run.track import Track, Tracker

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnn_edge.artifact import ModelKind
 from mnn_edge.data.crop import MARGIN, UP_SHIFT
-from mnn_edge.metadata import ModelKind
 from mnn_edge.run.detect import Detection, Detector, box_iou
 
 # The training crop rule (mnn_edge.data.crop): side = MARGIN x the landmark box's longest side,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import ModelMetadata
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import ModelMetadata
 
 
 @dataclass(frozen=True)

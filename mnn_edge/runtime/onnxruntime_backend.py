@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import METADATA_KEY, ModelMetadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import require_file
-from mnn_edge.metadata import METADATA_KEY, ModelMetadata
 from mnn_edge.runtime.base import InputSpec, Runner
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.metadata import ModelKind, ModelMetadata
+from mnn_edge.artifact import ModelKind, ModelMetadata
 from mnn_edge.runtime.base import InputSpec, Runner
 
 
@@ -18,14 +18,13 @@ class TorchRunner(Runner):
         import torch
 
         from mnn_edge.checkpoint import load_checkpoint
-        from mnn_edge.export.onnx_export import metadata_for
         from mnn_edge.model.deploy import deploy_module
 
         ckpt = load_checkpoint(self.path)
         self._torch = torch
         self._device = torch.device(device)
         self._module = deploy_module(ckpt.model, kind).to(self._device)
-        self.metadata: ModelMetadata = metadata_for(ckpt, kind, self._module.output_names)
+        self.metadata: ModelMetadata = ckpt.metadata(kind, self._module.output_names)
         size = self.metadata.input_size
         self.input_spec = InputSpec(self.metadata.input_name, (None, 3, size, size), np.dtype(np.float32))
 

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mnn_edge.artifact import DEFAULT_MEAN, DEFAULT_STD, landmark_scheme_for
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.meanface import mean_face
-from mnn_edge.metadata import DEFAULT_MEAN, DEFAULT_STD, landmark_scheme_for
 from mnn_edge.model.network import MNN, init_weights, scale_pose
 from mnn_edge.train.config import Stage, TrainConfig
 from mnn_edge.train.dataset import CropDataset
@@ -89,9 +89,21 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * warm * cos
 
 
+def train_mode(model: MNN) -> None:
+    """``model.train()``, except batch norms whose weights are all frozen: their running statistics
+    stay as loaded, so a frozen encoder gives exactly the outputs it gave before the stage."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
+
+
 def apply_freeze(model: MNN, stage: Stage) -> None:
     for name, p in model.named_parameters():
         p.requires_grad_(not any(name.startswith(prefix) for prefix in stage.freeze))
+    train_mode(model)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -173,7 +185,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # Frozen modules, a skipped decoder or a zero-weight head leave parameters without a
             # gradient in some steps; DDP must then look for them (an extra graph traversal).
-            partial = any(s.freeze or not s.weights.needs_decoder or 0.0 in s.weights.as_dict().values()
+            partial = any(s.freeze or not s.weights.trains_every_head
                           for s in cfg.schedule)
             self.net = DistributedDataParallel(self.net, device_ids=ids, find_unused_parameters=partial)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -285,7 +297,7 @@ class Trainer:
             err += e.sum(0).cpu()
             n_pose += int(ok.sum())
             count += n
-        self.model.train()
+        train_mode(self.model)
         res = {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
         mae = (err / max(n_pose, 1)).tolist()
         res.update(val_mae_yaw=mae[0], val_mae_pitch=mae[1], val_mae_roll=mae[2], val_mae=sum(mae) / 3)
@@ -320,7 +332,7 @@ class Trainer:
         stage: Stage | None = None
         last_save = time.monotonic()
         running: dict[str, float] = {}
-        self.model.train()
+        train_mode(self.model)
         try:
             for batch in self.batches():
                 progress = self.progress()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact import Precision
 from mnn_edge.engine.build import build_engine
 from mnn_edge.engine.config import BuildConfig
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import Precision
 from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
 
 from .gpu import FakeGpu

@@ -8,8 +8,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mnn_edge.export.onnx_export import set_metadata
-from mnn_edge.metadata import ModelKind, ModelMetadata, Precision
+from mnn_edge.artifact import ModelKind, ModelMetadata, Precision
+from mnn_edge.artifact.onnx_io import set_metadata
 
 SIZE = 8
 

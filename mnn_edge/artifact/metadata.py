@@ -31,6 +31,13 @@ class Precision(str, Enum):
     INT8 = "int8"
 
 
+class Flavour(str, Enum):
+    """Which Q/DQ convention an INT8 graph follows (stored as ``extra["int8_flavour"]``)."""
+
+    CPU = "cpu"  # ONNX Runtime on x86/ARM CPUs: u8 activations, s8 weights
+    TRT = "trt"  # TensorRT explicit quantization: s8 everywhere, zero point 0
+
+
 OUTPUT_UNITS = {
     "pose": "yaw, pitch, roll [deg, 300W-LP/AFLW2000-3D convention]; tx, ty [crop px]; "
             "tz [weak-perspective scale, crop px per mean-face unit]",
@@ -58,6 +65,14 @@ class ModelMetadata:
     model_version: str = MODEL_VERSION
     checkpoint_sha256: str = ""  # empty for random weights
     extra: dict = field(default_factory=dict)  # e.g. calibration method, opset
+
+    @property
+    def flavour(self) -> Flavour | None:
+        """The INT8 flavour; None for FP32/FP16. Quantized files have carried it since INT8 existed;
+        one without it was made by ONNX Runtime's CPU conventions, the only flavour then."""
+        if self.precision is not Precision.INT8:
+            return None
+        return Flavour(str(self.extra.get("int8_flavour", Flavour.CPU.value)))
 
     def output_units(self) -> dict[str, str]:
         return {name: OUTPUT_UNITS[name] for name in self.outputs}
@@ -93,8 +108,3 @@ def check_num_landmarks(n: int) -> None:
     """1 <= L <= MAX_LANDMARKS, as one clear error (L comes from flags, configs and checkpoints)."""
     if not 1 <= n <= MAX_LANDMARKS:
         raise MnnEdgeError(f"the number of landmarks L must be between 1 and {MAX_LANDMARKS}, got {n}")
-
-
-def landmark_scheme_for(num_landmarks: int) -> str:
-    return {68: "ibug68", 29: "cofw29", 19: "aflw19", 21: "aflw21", 98: "wflw98"}.get(
-        num_landmarks, f"custom{num_landmarks}")

@@ -1,0 +1,151 @@
+"""Before/after check for refactors: run every command on fixed inputs and digest what it writes.
+
+    python bench/output_digest.py --out runs/digest/before     # on the old commit
+    python bench/output_digest.py --out runs/digest/after      # on the new one
+    python bench/output_digest.py --compare runs/digest/before runs/digest/after
+
+Each command writes into ``OUT/files``; ``OUT/digest.json`` holds, per file, its SHA-256 and, for
+JSON/JSONL, the document with timing-dependent fields (latencies, dates, machine load, elapsed
+times) removed; the run's own folder name is replaced by ``<OUT>`` first. ``--compare`` passes when every file is byte-identical, or (JSON with timings)
+equal after those fields are removed, and prints each difference otherwise. Runs on the CPU in
+about two minutes: the shipped starter, 16 calibration frames, 4 AFLW2000-3D faces, a few images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SHARED = Path("../shared")
+CALIB = SHARED / "data/real/ytf_keypoints/train"
+AFLW = SHARED / "data/samples/aflw2000"
+IMAGES = SHARED / "data/samples/300w_pts"
+
+# Keys whose values depend on the clock or the machine, not on the code's arithmetic.
+VOLATILE = ("ms", "fps", "p50", "p90", "p99", "mean", "min", "max", "std", "elapsed", "seconds", "time",
+            "date", "machine", "load", "throughput", "per_s", "created", "host", "runs", "timing")
+
+
+def commands(files: Path) -> list[list[str]]:
+    exp = files / "export"
+    return [
+        ["mnn-export", "--out", str(exp), "--int8", "--fp16", "--calib", str(CALIB), "--calib-format",
+         "keypoints-csv", "--calib-subset", "train", "--calib-limit", "16", "--ranges-dir", str(files / "calibration"),
+         "--no-progress"],
+        ["mnn-info"],
+        ["mnn-eval", "--artifact", str(exp / "pose.int8.onnx"), "--data", str(AFLW), "--format", "aflw2000",
+         "--json", str(files / "eval_pose_int8.json"), "--no-progress"],
+        ["mnn-eval", "--artifact", str(exp / "mnn.onnx"), "--data", str(CALIB), "--format", "keypoints-csv",
+         "--subset", "heldout", "--limit", "16", "--json", str(files / "eval_mnn.json"), "--no-progress"],
+        ["mnn-bench", str(exp / "pose.onnx"), str(exp / "pose.int8.onnx"), "--runs", "3", "--warmup", "1",
+         "--json", str(files / "bench.json"), "--no-progress"],
+        ["mnn-run", "--engine", str(exp / "mnn.int8.onnx"), "--images", str(IMAGES), "--no-display",
+         "--json", str(files / "run.jsonl"), "--quiet"],
+        ["mnn-report", "--results", "bench/report/results.json", "--out", str(files / "report")],
+    ]
+
+
+def is_volatile(key: str) -> bool:
+    k = key.lower()
+    return any(v in k for v in VOLATILE)
+
+
+def scrub(value):
+    """The document without clock/machine-dependent fields; floats rounded to 6 significant digits."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if not is_volatile(k)}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.6g}")
+    return value
+
+
+def digest_file(path: Path, out: Path) -> dict:
+    """SHA-256 (and scrubbed JSON) of the file with this run's own folder name replaced by ``<OUT>``."""
+    data = path.read_bytes().replace(str(out).encode(), b"<OUT>")
+    entry: dict = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    if path.suffix in (".json", ".jsonl"):
+        lines = [data.decode()] if path.suffix == ".json" else data.decode().splitlines()
+        entry["scrubbed"] = [scrub(json.loads(s)) for s in lines if s.strip()]
+    return entry
+
+
+def run_all(out: Path) -> int:
+    if out.exists():
+        shutil.rmtree(out)
+    files = out / "files"
+    files.mkdir(parents=True)
+    log = []
+    for cmd in commands(files):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        text = res.stdout
+        log.append({"cmd": " ".join(cmd[:1]), "rc": res.returncode})
+        (files / f"{cmd[0]}.{len(log)}.stdout.txt").write_text(text)
+        print(f"{cmd[0]}: exit {res.returncode}", file=sys.stderr)
+        if res.returncode != 0:
+            print(res.stderr[-2000:], file=sys.stderr)
+    digest = {"commands": log, "files": {}}
+    for p in sorted(files.rglob("*")):
+        if p.is_file() and not p.name.endswith(".stdout.txt"):
+            digest["files"][str(p.relative_to(files))] = digest_file(p, out)
+    (out / "digest.json").write_text(json.dumps(digest, indent=1, sort_keys=True))
+    return 0 if all(c["rc"] == 0 for c in log) else 1
+
+
+def compare(a: Path, b: Path) -> int:
+    da = json.loads((a / "digest.json").read_text())
+    db = json.loads((b / "digest.json").read_text())
+    bad = 0
+    if da["commands"] != db["commands"]:
+        print(f"exit codes differ: {da['commands']} vs {db['commands']}")
+        bad += 1
+    for name in sorted(set(da["files"]) | set(db["files"])):
+        fa, fb = da["files"].get(name), db["files"].get(name)
+        if fa is None or fb is None:
+            print(f"{name}: only in {'after' if fa is None else 'before'}")
+            bad += 1
+        elif fa["sha256"] == fb["sha256"]:
+            print(f"{name}: byte-identical")
+        elif "scrubbed" in fa and fa["scrubbed"] == fb.get("scrubbed"):
+            print(f"{name}: identical apart from timing fields")
+        else:
+            print(f"{name}: DIFFERS ({fa['bytes']} vs {fb['bytes']} bytes)")
+            bad += 1
+    print("PASS" if bad == 0 else f"FAIL: {bad} difference(s)")
+    return 0 if bad == 0 else 1
+
+
+def redigest(out: Path) -> None:
+    """Digest the files of an earlier run again (after a change to this script's digest rules)."""
+    d = json.loads((out / "digest.json").read_text())
+    files = out / "files"
+    d["files"] = {str(p.relative_to(files)): digest_file(p, out) for p in sorted(files.rglob("*"))
+                  if p.is_file() and not p.name.endswith(".stdout.txt")}
+    (out / "digest.json").write_text(json.dumps(d, indent=1, sort_keys=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, help="folder for this run's outputs and digest.json")
+    ap.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    ap.add_argument("--redigest", type=Path, metavar="OUT", help="digest an earlier run's files again")
+    args = ap.parse_args(argv)
+    if args.redigest:
+        redigest(args.redigest)
+        return 0
+    if args.compare:
+        return compare(*args.compare)
+    if args.out is None:
+        ap.error("give --out or --compare")
+    return run_all(args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
