@@ -14,6 +14,7 @@ from mnn_edge.model.network import POSE_SCALE
 from mnn_edge.train.losses import (
     LossWeights,
     alignment_loss,
+    decoded_landmark_loss,
     gaussian_entropy,
     heatmap_loss,
     mnn_losses,
@@ -90,6 +91,27 @@ def test_heatmap_loss_bounds_and_masking():
         heatmap_loss(peak, lms, valid).item(), abs=1e-6)
 
 
+def test_decoded_landmark_loss_is_the_nme_of_the_soft_argmax():
+    lms = torch.tensor([[[100.0, 50.0], [20.0, 200.0], [150.0, 150.0]]])
+    valid = torch.tensor([[True, True, True]])
+    ys, xs = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    sharp = torch.stack([-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 0.5 ** 2) for x, y in lms[0]])[None]
+    assert decoded_landmark_loss(sharp, lms, valid).item() < 1e-3
+    # A uniform map decodes every point to the crop centre (127.5, 127.5): the mean distance over the box.
+    centre = torch.tensor([127.5, 127.5])
+    box = math.sqrt((150 - 20) * (200 - 50))
+    want = float(torch.linalg.norm(lms[0] - centre, dim=1).mean()) / box
+    uniform = torch.zeros(1, 3, 256, 256, requires_grad=True)
+    loss = decoded_landmark_loss(uniform, lms, valid)
+    assert loss.item() == pytest.approx(want, rel=1e-4)
+    loss.backward()  # and it pushes probability toward the truth: the gradient is negative there
+    assert uniform.grad[0, 0, 50, 100] < 0 < uniform.grad[0, 0, 255, 255]
+    # masked points do not count
+    far = sharp.clone()
+    far[0, 2] = sharp[0, 0]
+    assert decoded_landmark_loss(far, lms, torch.tensor([[True, True, False]])).item() < 1e-3
+
+
 def test_visibility_loss_is_bce_on_labelled_points():
     logits = torch.tensor([[2.0, -2.0, 5.0]])
     target = torch.tensor([[1.0, 1.0, 0.0]])
@@ -106,6 +128,9 @@ def test_mnn_losses_only_computes_weighted_terms():
              "visibility": torch.ones(n, 68), "vis_valid": torch.ones(n, 68, dtype=torch.bool)}
     total, terms = mnn_losses(out, batch, LossWeights(ed=2.0, ae=0.5, ce_h=0.0, ce_v=0.0), MF.float())
     assert set(terms) == {"ed", "ae"}
+    assert LossWeights(0, 0, 0, 0, lnd=1.0).needs_decoder
+    assert LossWeights().trains_every_head and LossWeights(ce_h=0, lnd=1.0).trains_every_head
+    assert not LossWeights(ce_v=0).trains_every_head
     assert total.item() == pytest.approx(2.0 * terms["ed"].item() + 0.5 * terms["ae"].item(), rel=1e-6)
     with pytest.raises(ValueError, match="every loss weight is 0"):
         mnn_losses(out, batch, LossWeights(0, 0, 0, 0), MF.float())

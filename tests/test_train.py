@@ -114,6 +114,41 @@ def test_learning_rate_warms_up_then_follows_the_cosine():
     assert learning_rate(cfg, 50, 1.0) == pytest.approx(1e-4)
 
 
+def test_a_frozen_encoder_keeps_its_outputs_while_the_decoder_learns(synthetic_dir, tmp_path):
+    # configs/starter_landmarks.toml: encoder and pose heads frozen (batch norms too), so the pose
+    # outputs after training steps are exactly those before; the landmark heads change.
+    cfg = build_config({}, dict(data=synthetic_dir, limit=4, out=tmp_path, batch=2, lr=1e-3, warmup_steps=0,
+                                augment=False, progress=False, device="cpu"))
+    trainer = Trainer(cfg)
+    stage = parse_stages([{"name": "landmarks", "until": 1.0, "freeze": ["encoder.", "fc_pose.", "fc_pose_proj."],
+                           "weights": {"ed": 0.0, "ae": 0.0, "ce_h": 1.0, "ce_v": 0.5, "lnd": 10.0}}])[0]
+    apply_freeze(trainer.model, stage)
+    batch = next(iter(trainer.batches()))
+    model = trainer.model
+    x = batch["image"][:1]
+
+    def outputs():
+        model.eval()
+        with torch.no_grad():
+            out = model(x)
+        apply_freeze(model, stage)  # back to training mode, frozen batch norms in eval
+        return out
+
+    before = outputs()
+    terms = [trainer.train_step(batch, stage, cfg.lr) for _ in range(2)]
+    after = outputs()
+    assert set(terms[0]) == {"loss", "ce_h", "ce_v", "lnd"}
+    assert torch.equal(before["pose"], after["pose"]) and torch.equal(before["pose_proj"], after["pose_proj"])
+    assert not torch.equal(before["heatmap_logits"], after["heatmap_logits"])
+    assert all(not m.training for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_landmark_config_parses():
+    cfg = build_config(read_toml(REPO / "configs" / "starter_landmarks.toml", "config file"), {})
+    (stage,) = cfg.schedule
+    assert stage.weights.lnd > 0 and stage.weights.ed == 0 and "encoder." in stage.freeze
+
+
 def test_starter_config_parses():
     cfg = build_config(read_toml(REPO / "configs" / "starter.toml", "config file"), {})
     assert cfg.max_minutes and cfg.schedule[-1].weights.needs_decoder

@@ -12,11 +12,11 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from mnn_edge.artifact import check_num_landmarks
 from mnn_edge.data.augment import Augment
 from mnn_edge.data.readers import DataSource
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.metadata import check_num_landmarks
 from mnn_edge.train.losses import LossWeights
 
 
@@ -168,7 +168,7 @@ class TrainConfig:
 
 
 def parse_stages(value) -> tuple[Stage, ...]:
-    """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v}, freeze}``."""
+    """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v, lnd}, freeze}``."""
     if isinstance(value, str):
         if value not in PRESETS:
             raise MnnEdgeError(f"unknown schedule preset '{value}': expected one of {', '.join(PRESETS)}")
@@ -180,7 +180,8 @@ def parse_stages(value) -> tuple[Stage, ...]:
             stages.append(Stage(name=str(t.get("name", f"stage{i}")), until=float(t["until"]), weights=w,
                                 freeze=tuple(t.get("freeze", ()))))
         except (KeyError, TypeError) as e:
-            raise MnnEdgeError(f"schedule stage {i}: {e} (expected name, until, weights, freeze)") from e
+            raise MnnEdgeError(f"schedule stage {i}: {e} (expected name, until, "
+                               "weights = {ed, ae, ce_h, ce_v, lnd}, freeze)") from e
     return tuple(stages)
 
 
