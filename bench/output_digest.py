@@ -6,9 +6,10 @@
 
 Each command writes into ``OUT/files``; ``OUT/digest.json`` holds, per file, its SHA-256 and, for
 JSON/JSONL, the document with timing-dependent fields (latencies, dates, machine load, elapsed
-times) removed; the run's own folder name is replaced by ``<OUT>`` first. ``--compare`` passes when every file is byte-identical, or (JSON with timings)
-equal after those fields are removed, and prints each difference otherwise. Runs on the CPU in
-about two minutes: the shipped starter, 16 calibration frames, 4 AFLW2000-3D faces, a few images.
+times) removed; the run's own folder name is replaced by ``<OUT>`` first. ``--compare`` passes
+when every file is byte-identical, or (JSON with timings) equal after those fields are removed,
+and prints each difference otherwise. Runs on the CPU in about two minutes: the shipped starter,
+16 calibration frames, 4 AFLW2000-3D faces, three photos.
 """
 
 from __future__ import annotations

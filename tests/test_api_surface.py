@@ -1,6 +1,6 @@
 """Every TensorRT / pycuda / cuda-python name our code touches exists in each supported release
 (8.6.1, 10.3.0 = JetPack 6, 11.4.0.106 = newest), or sits behind a capability check — checked
-against name lists extracted from the real wheels (mnn_edge/engine/api_names/, by
+against name lists extracted from the real wheels (mnn_edge/runtime/tensorrt/api_names/, by
 tools/extract_trt_api.py), so no download or TensorRT is needed here."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from trt_double.fake_pycuda import make_pycuda
 from trt_double.flow import run_all_paths
 from trt_double.gpu import FakeGpu
 
-from mnn_edge.engine import api_surface as api
+from mnn_edge.runtime.tensorrt import api_surface as api
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,14 +83,14 @@ def _attributes_on(source: Path, roots: set[str]) -> set[str]:
 
 def test_pycuda_names_exist_in_its_sources():
     roots = {"cuda", "self._cuda", "self._device", "self._context", "self._stream", "dev", "host_alloc"}
-    used = _attributes_on(ROOT / "mnn_edge/runtime/cuda_memory.py", roots)
+    used = _attributes_on(ROOT / "mnn_edge/runtime/tensorrt/cuda_memory.py", roots)
     used = {n.split(".")[-1] for n in used}
     assert {"retain_primary_context", "pagelocked_empty", "memcpy_htod_async", "pop"} <= used
     assert sorted(used - api.pycuda_names()) == []
 
 
 def test_cuda_python_names_exist_in_the_module():
-    used = _attributes_on(ROOT / "mnn_edge/runtime/cuda_memory.py", {"cudart", "self._rt"})
+    used = _attributes_on(ROOT / "mnn_edge/runtime/tensorrt/cuda_memory.py", {"cudart", "self._rt"})
     assert {"cudaMemcpyAsync", "cudaStreamBeginCapture", "cudaMemcpyKind.cudaMemcpyHostToDevice"} <= used
     assert sorted(used - api.cuda_python_names()) == []
 
@@ -113,7 +113,7 @@ def test_the_check_catches_names_a_release_lacks():
 
 def test_enum_member_list_covers_the_code():
     """Every ``trt.Enum.MEMBER`` written in our TensorRT code is in ENUM_MEMBERS_USED (so it is checked)."""
-    files = [*sorted((ROOT / "mnn_edge/engine").glob("*.py")), ROOT / "mnn_edge/runtime/tensorrt_backend.py"]
+    files = [*sorted((ROOT / "mnn_edge/runtime/tensorrt").glob("*.py")), ROOT / "bench/gpu_check.py"]
     written = set()
     for f in files:
         written |= {n for n in _attributes_on(f, {"trt"}) if "." in n and not n.split(".")[1].startswith("_")}

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from mnn_edge.artifact import Precision
-from mnn_edge.engine.build import sibling_for
-from mnn_edge.engine.cli import build_parser, config_from_args
-from mnn_edge.engine.config import BuildConfig, Typing, config_from_recipe, load_recipe
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.runtime.tensorrt.cli import build_parser, config_from_args
+from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing, config_from_recipe, load_recipe
+from mnn_edge.runtime.tensorrt.typing_plan import sibling_for
 
 ENGINES = Path(__file__).resolve().parents[1] / "engines"
 
@@ -89,7 +89,8 @@ def test_build_modules_import_neither_torch_nor_tensorrt():
     import subprocess
     import sys
 
-    code = ("import sys, mnn_edge.engine.cli, mnn_edge.engine.build, mnn_edge.runtime.tensorrt_backend; "
+    code = ("import sys, mnn_edge.runtime.tensorrt.cli, mnn_edge.runtime.tensorrt.build, "
+            "mnn_edge.runtime.tensorrt.runner; "
             "print(sorted(m for m in ('torch', 'tensorrt', 'pycuda', 'cuda') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

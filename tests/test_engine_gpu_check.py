@@ -3,6 +3,7 @@ codes are tested here); on a GPU the same command measures real engines."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,8 +16,20 @@ from trt_double.models import write_tiny
 from mnn_edge.artifact import Precision
 from mnn_edge.bench.schema import load_run
 from mnn_edge.cli_util import run_cli
-from mnn_edge.engine import gpu_check
 from mnn_edge.runtime import tensorrt_available
+
+
+def _load_gpu_check():
+    """bench/gpu_check.py is a script in bench/, not a library module: load it from its file."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_check"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_check = _load_gpu_check()
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--random-inputs", "--inputs", "5", "--runs", "3", "--warmup", "1", "--no-trtexec", "--max-batch", "2"]

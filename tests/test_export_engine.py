@@ -13,9 +13,9 @@ from trt_double.install import installed
 
 import mnn_edge.export.cli as export_cli
 from mnn_edge.artifact import MODEL_NAMES, ModelKind
-from mnn_edge.engine.sidecar import read_sidecar
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime import tensorrt_available
+from mnn_edge.runtime.tensorrt.sidecar import read_sidecar
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from mnn_edge.export.cli import main as export_main
 from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
 from mnn_edge.quantize.qdq import prepare_fp32
-from mnn_edge.quantize.trt_compat import check_model, check_trt_compat
+from mnn_edge.runtime.tensorrt.compat import check_model, check_trt_compat
 
 MODELS = ("pose", "mnn")
 VARIANTS = ("fp16", "int8", "int8-trt")

@@ -14,10 +14,10 @@ import pytest
 from trt_double.models import reference, write_tiny
 
 from mnn_edge.artifact import Precision
-from mnn_edge.engine.build import build_engine
-from mnn_edge.engine.config import BuildConfig
-from mnn_edge.engine.sidecar import sidecar_path
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.runtime.tensorrt.build import build_engine
+from mnn_edge.runtime.tensorrt.config import BuildConfig
+from mnn_edge.runtime.tensorrt.sidecar import sidecar_path
 
 
 def _why_not() -> str:
@@ -26,7 +26,7 @@ def _why_not() -> str:
     except ImportError:
         return "TensorRT is not installed (pip install 'mnn-edge[trt]' on a machine with an NVIDIA GPU)"
     try:
-        from mnn_edge.runtime.cuda_memory import open_cuda
+        from mnn_edge.runtime.tensorrt.cuda_memory import open_cuda
 
         open_cuda().close()
     except MnnEdgeError as e:
@@ -48,8 +48,8 @@ def _cfg(tmp_path, **kw):
 def test_tiny_engine_matches_onnxruntime(tmp_path, precision):
     import tensorrt as trt
 
-    from mnn_edge.engine.capabilities import Capabilities
-    from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+    from mnn_edge.runtime.tensorrt.capabilities import Capabilities
+    from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
 
     graph = precision if (precision is not Precision.FP16 or Capabilities.of(trt).strongly_typed_only) else \
         Precision.FP32
@@ -78,7 +78,7 @@ def test_real_models_fp32_parity(tmp_path, random_export):
 
 
 def test_cuda_graph_gives_the_same_numbers(tmp_path):
-    from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+    from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
 
     plan = build_engine(write_tiny(tmp_path / "export"), _cfg(tmp_path, max_batch=4))
     with TensorRTRunner(plan) as plain, TensorRTRunner(plan, cuda_graph=True) as graph:
@@ -89,7 +89,7 @@ def test_cuda_graph_gives_the_same_numbers(tmp_path):
 
 
 def test_staged_inference_matches_and_times_each_stage(tmp_path):
-    from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+    from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
 
     plan = build_engine(write_tiny(tmp_path / "export"), _cfg(tmp_path, max_batch=4))
     with TensorRTRunner(plan) as r:
@@ -99,7 +99,7 @@ def test_staged_inference_matches_and_times_each_stage(tmp_path):
 
 
 def test_load_time_checks_with_real_tensorrt(tmp_path):
-    from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+    from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
 
     plan = build_engine(write_tiny(tmp_path / "export"), _cfg(tmp_path, max_batch=2))
     with TensorRTRunner(plan) as r, pytest.raises(MnnEdgeError, match="outside this artifact's range"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Extract the API name lists of TensorRT, pycuda and cuda-python into mnn_edge/engine/api_names/.
+"""Extract the API name lists of TensorRT, pycuda and cuda-python into mnn_edge/runtime/tensorrt/api_names/.
 
 Run by hand when a new TensorRT release should be supported (it downloads from PyPI); CI only
 reads the committed lists (tests/test_api_surface.py).

@@ -6,8 +6,8 @@ bottleneck (tensorrtx issue 1208: preprocessing at 8x the inference time). So ``
 same interleaving as the plain benchmark.
 
 Stages, per batch:
-- preprocess: square crop of each decoded frame (``cv2.warpAffine`` with
-  :func:`mnn_edge.geometry.crop_transform`) + :func:`mnn_edge.preprocess.to_input`. Frames are
+- preprocess: square crop of each decoded BGR frame with ``mnn-run``'s own crop
+  (:func:`mnn_edge.data.crop.crop_frame_bgr`) + :func:`mnn_edge.preprocess.to_input`. Frames are
   decoded once up front, as a camera hands over decoded frames; JPEG decoding is not timed.
 - h2d / infer / d2h: a runner that can separate them provides ``infer_staged(batch) -> (outputs,
   {"h2d": ms, "infer": ms, "d2h": ms})`` (the TensorRT runner, timing its copies and the
@@ -27,8 +27,9 @@ import numpy as np
 
 from mnn_edge.bench.schema import STAGES, Breakdown
 from mnn_edge.bench.timing import StageTimer, summarize
+from mnn_edge.data.crop import crop_frame_bgr
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.geometry import apply_affine, crop_transform, invert_affine, pose_to_image
+from mnn_edge.geometry import apply_affine, pose_to_image
 from mnn_edge.preprocess import to_input
 from mnn_edge.runtime.base import Runner
 
@@ -39,7 +40,7 @@ STAGED_NOTE = "h2d/infer/d2h measured by the runner itself"
 
 
 def load_frames(folder: Path, limit: int = 32) -> list[np.ndarray]:
-    """Up to ``limit`` images from ``folder`` (sorted by name), decoded to RGB uint8."""
+    """Up to ``limit`` images from ``folder`` (sorted by name), decoded to BGR uint8 as a camera delivers."""
     import cv2
 
     folder = Path(folder)
@@ -50,7 +51,7 @@ def load_frames(folder: Path, limit: int = 32) -> list[np.ndarray]:
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is not None:
-            frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+            frames.append(img)
     if not frames:
         raise MnnEdgeError(f"no readable images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return frames
@@ -70,22 +71,19 @@ class FramePipeline:
         self.meta = runner.metadata
         self.batch = batch
         self.timer = timer or StageTimer()
-        size = self.meta.input_size
         self._frames = frames
-        self._maps = [crop_transform(*centre_box(f), out_size=size) for f in frames]
+        self._boxes = [centre_box(f) for f in frames]
         self._next = 0
         self._staged: Callable | None = getattr(runner, "infer_staged", None)
 
     def __call__(self) -> dict[str, np.ndarray]:
-        import cv2
-
         idx = [(self._next + i) % len(self._frames) for i in range(self.batch)]
         self._next = (self._next + self.batch) % len(self._frames)
         size = self.meta.input_size
         t = self.timer
         with t.stage("preprocess"):
-            crops = np.stack([cv2.warpAffine(self._frames[i], self._maps[i], (size, size), flags=cv2.INTER_LINEAR)
-                              for i in idx])
+            cropped = [crop_frame_bgr(self._frames[i], *self._boxes[i], size) for i in idx]
+            crops = np.stack([c for c, _ in cropped])
             x = to_input(crops, self.meta)
         if self._staged is not None:
             outputs, stages_ms = self._staged(x)
@@ -95,7 +93,7 @@ class FramePipeline:
             with t.stage("infer"):
                 outputs = self.runner.infer(x)
         with t.stage("postprocess"):
-            _to_frame(outputs, [invert_affine(self._maps[i]) for i in idx])
+            _to_frame(outputs, [m for _, m in cropped])
         return outputs
 
     def breakdown(self, skip: int = 0) -> Breakdown:

@@ -112,19 +112,6 @@ def int8_flavour(runner: Runner) -> str:
     return "" if flavour is None else flavour.value
 
 
-def device_of(runner: Runner) -> str:
-    provider = str(getattr(runner, "provider", ""))
-    if runner.backend == Backend.TENSORRT.value:
-        if hasattr(runner, "device_name"):
-            return str(runner.device_name)
-        # the TensorRT runner's provider reads "TensorRT 10.x (backend, <GPU name>)"
-        inner = provider.rpartition("(")[2].rstrip(")")
-        return inner.rpartition(", ")[2] or "cuda"
-    if "CUDA" in provider or "Tensorrt" in provider:
-        return "cuda"
-    return str(getattr(runner, "_device", "cpu"))
-
-
 def open_all(cfg: BenchConfig) -> list[tuple[str, Runner]]:
     """Open every artifact once (they stay loaded, so rounds can alternate between them)."""
     if cfg.threads and any(backend_for(a) == "pytorch" for a in cfg.artifacts):
@@ -196,7 +183,7 @@ def bench(cfg: BenchConfig, opened: list[tuple[str, Runner]]) -> list[BenchRecor
             bd = pipes[name].breakdown(skip=cfg.timing.warmup) if name in pipes else None
             records.append(record_from_timing(timing, artifact=runner.path, model=kind,
                                               precision=meta.precision.value, backend=runner.backend,
-                                              device=device_of(runner), flavour=int8_flavour(runner),
+                                              device=runner.device, flavour=int8_flavour(runner),
                                               breakdown=bd))
     return records
 

@@ -137,6 +137,17 @@ def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
                           borderValue=(0, 0, 0))
 
 
+def crop_frame_bgr(image_bgr: np.ndarray, centre: tuple[float, float], side: float,
+                   size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One face of a BGR video frame -> (size, size, 3) RGB crop and its 2x3 crop->image map.
+
+    What ``mnn-run`` pays per face (and ``mnn-bench --breakdown`` times): cropping the BGR frame and
+    flipping only the crop's channels avoids converting a whole (maybe 4K) frame to RGB; the warp is
+    the training crops' own (area pre-reduction against aliasing on big faces)."""
+    m = crop_transform((float(centre[0]), float(centre[1])), float(side), size)
+    return warp(image_bgr, m, size)[..., ::-1], invert_affine(m)
+
+
 def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """2x3 map ``a`` after ``b``."""
     return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]

@@ -192,7 +192,7 @@ def engine_precisions(args: argparse.Namespace) -> tuple[Precision, ...]:
         raise MnnEdgeError("--engine builds what this run exports; for existing ONNX files run mnn-build")
     if Precision.INT8 in wanted and not args.int8:
         raise MnnEdgeError("--engine int8 builds from <model>.int8-trt.onnx: add --int8 (and a calibration source)")
-    from mnn_edge.engine.capabilities import import_tensorrt
+    from mnn_edge.runtime.tensorrt.capabilities import import_tensorrt
 
     import_tensorrt()  # one line naming the extra to install, before the export runs
     return wanted
@@ -311,8 +311,8 @@ def export(cfg: ExportConfig) -> int:
 
 def build_engines(cfg: ExportConfig) -> None:
     """--engine: the mnn-build step on what this run just wrote."""
-    from mnn_edge.engine.build import build_engines_for_export
-    from mnn_edge.engine.config import BuildConfig, config_from_recipe
+    from mnn_edge.runtime.tensorrt.build import build_engines_for_export
+    from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
 
     build = config_from_recipe(cfg.engine_recipe) if cfg.engine_recipe else BuildConfig()
     if cfg.engines_dir is not None:
@@ -323,7 +323,7 @@ def build_engines(cfg: ExportConfig) -> None:
 
 
 def check_fp32_compat(paths) -> list[str]:
-    from mnn_edge.quantize.trt_compat import check_trt_compat, format_report
+    from mnn_edge.runtime.tensorrt.compat import check_trt_compat, format_report
 
     lines = []
     for path in paths:

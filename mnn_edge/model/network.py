@@ -1,7 +1,10 @@
 """MNN: the multi-task encoder-decoder of Valle et al. (TPAMI 2020), as read in ``shared/spec/MNN.md``.
 
-Module names follow the supplementary tables (``conv_9_1`` ... ``fc_vis``) so that checkpoints,
-parameter tables and the paper can be read side by side. Stage s works at 2**(s-1) pixels.
+Stages are numbered as in the supplementary tables (stage s works at 2**(s-1) pixels), so the
+state dict reads ``encoder.stages.stage_9.*`` ... ``stage_2.*``, ``decoder.stage_2.*`` ...
+``stage_9.*`` and the heads by the tables' names (``fc_pose``, ``fc_pose_proj``, ``fc_lnd``,
+``fc_vis``); within a stage, modules are named by role (``entry``, ``fuse``, ``block.expand``),
+not by the tables' per-layer names (``conv_9_1`` ...). ``mnn-info`` prints the per-stage table.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.calibration import CalibMethod, RangeTable
 from mnn_edge.quantize.fp16 import convert_fp16
 from mnn_edge.quantize.qdq import QdqConfig, check_not_quantized, prepare_fp32, quantize_qdq
-from mnn_edge.quantize.trt_compat import check_trt_compat, format_report
+from mnn_edge.runtime.tensorrt.compat import check_trt_compat, format_report
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
   int8 with zero point 0 (symmetric activations and weights), weights per output channel
   (Conv axis 0, ConvTranspose axis 1, where its output channels are), float weights behind a
   Q->DQ pair and float biases (TensorRT quantizes weights itself at build time and has no int32
-  DequantizeLinear). See :mod:`mnn_edge.quantize.trt_compat` for the rules and their sources.
+  DequantizeLinear). See :mod:`mnn_edge.runtime.tensorrt.compat` for the rules and their sources.
 
 Both start from the same pre-processed graph (:func:`prepare_fp32`: ONNX Runtime's quantization
 pre-processing, which folds the BatchNorms left after each ConvTranspose and constant-folds the

@@ -79,10 +79,8 @@ def artifact_key(path: str | Path) -> str:
 def evaluate_set(artifacts: list[Path], samples: list, data: dict, batch: int = 8,
                  progress: bool = True) -> AccuracySet:
     """Evaluate every artifact on the same samples (helper B's metrics)."""
-    try:
-        from mnn_edge.evaluate.metrics import evaluate_artifact
-    except ImportError as e:
-        raise MnnEdgeError(f"the evaluation module is not available in this build: {e}") from e
+    from mnn_edge.evaluate.metrics import evaluate_artifact
+
     results = []
     for path in artifacts:
         res = evaluate_artifact(Path(path), samples, batch=batch, progress=progress)

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnn_edge.artifact import ModelKind
-from mnn_edge.data.crop import warp
-from mnn_edge.geometry import apply_affine, crop_transform, invert_affine, pose_to_image
+from mnn_edge.data.crop import crop_frame_bgr
+from mnn_edge.geometry import apply_affine, pose_to_image
 from mnn_edge.preprocess import to_input
 from mnn_edge.run.smoothing import TrackSmoother
 from mnn_edge.run.track import Track, Tracker
@@ -42,17 +42,12 @@ class FrameResult:
 
 
 def crop_faces(image_bgr: np.ndarray, tracks: list[Track], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(N, size, size, 3) RGB crops and their 2x3 crop->image maps; outside the frame is black.
-
-    Cropping the BGR frame and flipping only the crops' channels avoids converting a whole (maybe
-    4K) frame to RGB for a few 256x256 crops."""
+    """(N, size, size, 3) RGB crops and their 2x3 crop->image maps; outside the frame is black."""
     crops = np.empty((len(tracks), size, size, 3), dtype=np.uint8)
     maps = []
     for i, t in enumerate(tracks):
-        m = crop_transform((float(t.center[0]), float(t.center[1])), t.size, size)
-        # the training crops' own warp (area pre-reduction against aliasing on big faces)
-        crops[i] = warp(image_bgr, m, size)[..., ::-1]
-        maps.append(invert_affine(m))
+        crops[i], m = crop_frame_bgr(image_bgr, t.center, t.size, size)
+        maps.append(m)
     return crops, maps
 
 

@@ -42,7 +42,7 @@ def open_runner(path: str | Path, device: str = "auto", **kwargs) -> Runner:
         raise MissingDependencyError("TensorRT", "trt", "on a machine with an NVIDIA GPU (a Jetson: use JetPack's "
                                      "python3-libnvinfer) to run .plan engines")
     try:
-        from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+        from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
     except ImportError as e:
         raise MnnEdgeError(f"the TensorRT backend is not available in this build: {e}") from e
     return TensorRTRunner(path, **kwargs)

@@ -29,6 +29,7 @@ class Runner(ABC):
     """A loaded artifact ready to run. Subclasses set ``metadata``, ``input_spec``, ``backend``."""
 
     backend: str = "?"
+    device: str = "cpu"  # where it runs: "cpu", "cuda", or the GPU's name (TensorRT)
     metadata: ModelMetadata
     input_spec: InputSpec
 

@@ -61,6 +61,7 @@ class OnnxRuntimeRunner(Runner):
         self.input_spec = InputSpec(inp.name, dims, np.dtype(np.float32))
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.provider = self._session.get_providers()[0]
+        self.device = "cuda" if self.provider != "CPUExecutionProvider" else "cpu"
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         values = self._session.run(self._outputs, {self.input_spec.name: batch})

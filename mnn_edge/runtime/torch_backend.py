@@ -23,6 +23,7 @@ class TorchRunner(Runner):
         ckpt = load_checkpoint(self.path)
         self._torch = torch
         self._device = torch.device(device)
+        self.device = str(self._device)
         self._module = deploy_module(ckpt.model, kind).to(self._device)
         self.metadata: ModelMetadata = ckpt.metadata(kind, self._module.output_names)
         size = self.metadata.input_size

@@ -1,4 +1,4 @@
-"""Fake ``pycuda.driver``: the subset mnn_edge.runtime.cuda_memory uses.
+"""Fake ``pycuda.driver``: the subset mnn_edge.runtime.tensorrt.cuda_memory uses.
 
 Each signature is written from pycuda 2026.1's ``src/wrapper/wrap_cudadrv.cpp`` (the Boost.Python
 definitions) and ``src/cpp/cuda.hpp``:

@@ -12,7 +12,7 @@ Written from (cited per class below):
   parsers/Onnx/pyOnnx (OnnxParser, ParserError) — and the same docstrings inside the 10.3 and 11.4
   bindings (tensorrt.so strings), e.g. "Deserialize an ICudaEngine ... :returns: The
   ICudaEngine, or None if it could not be deserialized."
-- Which names exist in which release: mnn_edge/engine/api_names/ (extracted from the wheels);
+- Which names exist in which release: mnn_edge/runtime/tensorrt/api_names/ (extracted from the wheels);
   tests/test_api_surface.py checks this double's per-version surface against those lists.
 - Behaviour rules from the TensorRT developer guide: strongly typed networks reject precision
   flags ("Strongly Typed Networks"; "Explicit Quantization": "Precision-control build flags are

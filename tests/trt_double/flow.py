@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.artifact import Precision
-from mnn_edge.engine.build import build_engine
-from mnn_edge.engine.config import BuildConfig
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.runtime.tensorrt_backend import TensorRTRunner
+from mnn_edge.runtime.tensorrt.build import build_engine
+from mnn_edge.runtime.tensorrt.config import BuildConfig
+from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
 
 from .gpu import FakeGpu
 from .install import installed

@@ -48,7 +48,7 @@ class EngineSidecar:
     tensorrt_version: str
     gpu: GpuInfo
     precision: Precision
-    typing: str  # "strong" or "weak" (see mnn_edge.engine.config.Typing)
+    typing: str  # "strong" or "weak" (see mnn_edge.runtime.tensorrt.config.Typing)
     dla_core: int | None
     profile: dict  # input name -> {"min": [...], "opt": [...], "max": [...]}
     inputs: tuple[TensorInfo, ...]

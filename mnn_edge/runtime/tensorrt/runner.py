@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.engine.capabilities import import_tensorrt
-from mnn_edge.engine.sidecar import GpuInfo, check_compatible, check_plan_file, read_sidecar, rebuild_hint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import require_file
 from mnn_edge.runtime.base import InputSpec, Runner
-from mnn_edge.runtime.cuda_memory import CudaSession, open_cuda
+from mnn_edge.runtime.tensorrt.capabilities import import_tensorrt
+from mnn_edge.runtime.tensorrt.cuda_memory import CudaSession, open_cuda
+from mnn_edge.runtime.tensorrt.sidecar import GpuInfo, check_compatible, check_plan_file, read_sidecar, rebuild_hint
 
 
 def numpy_dtype(trt, trt_dtype) -> np.dtype:
@@ -70,7 +70,8 @@ class TensorRTRunner(Runner):
             raise
         self.cuda_graph = bool(cuda_graph) and self._cuda.graphs_supported()
         self.metadata = self._sidecar.metadata
-        self.provider = f"TensorRT {trt.__version__} ({self._cuda.backend}, {machine_gpu(self._cuda).name})"
+        self.device = machine_gpu(self._cuda).name
+        self.provider = f"TensorRT {trt.__version__} ({self._cuda.backend}, {self.device})"
 
     # -- loading -----------------------------------------------------------------------------
     def _load(self) -> None:

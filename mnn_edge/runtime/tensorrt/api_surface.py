@@ -11,7 +11,7 @@ downloads the wheels) and read here, so CI checks our API use without TensorRT o
 - ``pycuda-<v>.txt``, ``cuda-python-<v>.txt``: names from pycuda's sources / cuda-python's module.
 
 ``GUARDED`` lists the TensorRT names our code only touches behind a ``hasattr`` capability check
-(mnn_edge/engine/capabilities.py); every other name we use must exist in every supported release.
+(mnn_edge/runtime/tensorrt/capabilities.py); every other name we use must exist in every supported release.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ MIB = 1 << 20
 
 @dataclass(frozen=True)
 class BuildConfig:
-    precision: Precision | None = None  # None: the ONNX metadata's precision (fp32/fp16/int8)
+    precision: Precision | None = None  # None: the source graph's own precision (its ops/initialisers)
     min_batch: int = 1
     opt_batch: int = 1
     max_batch: int = 1

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from mnn_edge.artifact import Precision
 from mnn_edge.cli_util import run_cli
-from mnn_edge.engine.build import build_engine, build_engines_for_export
-from mnn_edge.engine.config import BuildConfig, Typing, config_from_recipe
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.runtime.tensorrt.build import build_engine, build_engines_for_export
+from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing, config_from_recipe
 
 
 def build_parser() -> argparse.ArgumentParser:

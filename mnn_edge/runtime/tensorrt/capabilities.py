@@ -3,7 +3,7 @@ comparing version strings, so 8.6, 10.x and 11.x take the right path and a futur
 the same API just works.
 
 Facts these checks rest on (read in the real bindings; the name lists are committed under
-``mnn_edge/engine/api_names/`` and checked by tests/test_api_surface.py):
+``mnn_edge/runtime/tensorrt/api_names/`` and checked by tests/test_api_surface.py):
 
 - 8.6 has no ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` and networks need
   ``EXPLICIT_BATCH`` for the ONNX parser.

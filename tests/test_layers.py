@@ -1,0 +1,66 @@
+"""The import direction of docs/ARCHITECTURE.md: every import (lazy ones too) points down a layer
+or stays inside its own package, so packages form no cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "mnn_edge"
+
+# Lowest first. A module may import its own package and anything in a lower layer, nothing else.
+LAYERS = (
+    ("errors",),
+    ("fileio", "cli_util", "geometry", "meanface"),
+    ("artifact",),
+    ("preprocess", "model"),
+    ("checkpoint",),
+    ("runtime",),
+    ("data",),
+    ("quantize",),
+    ("export", "evaluate", "bench"),
+    ("report", "run", "train"),
+)
+LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+
+def unit_of(module: str) -> str:
+    """mnn_edge.runtime.tensorrt.build -> runtime; mnn_edge.fileio -> fileio."""
+    return module.split(".")[1]
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mnn_edge."):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("mnn_edge.")}
+    return found
+
+
+def edges() -> list[tuple[str, str, str]]:
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        module = ".".join(("mnn_edge",) + path.relative_to(ROOT).with_suffix("").parts)
+        for target in imports(path):
+            out.append((module, target, str(path.relative_to(ROOT.parent))))
+    return out
+
+
+def test_every_package_has_a_layer():
+    units = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())}
+    assert units == set(LAYER), "add new packages to LAYERS here and in docs/ARCHITECTURE.md"
+
+
+def test_imports_point_down_only():
+    upward = [f"{where}: {src} imports {dst}" for src, dst, where in edges()
+              if unit_of(src) != unit_of(dst) and LAYER[unit_of(dst)] >= LAYER[unit_of(src)]]
+    assert upward == []
+
+
+def test_the_check_sees_lazy_imports(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    from mnn_edge.report.cli import main\n")
+    assert imports(src) == {"mnn_edge.report.cli"}
