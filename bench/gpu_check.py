@@ -307,14 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def export_first(args) -> Path:
+    """What ``mnn-export --fp16 --int8 --calib-synthetic 64`` does, into OUT/export."""
+    from mnn_edge.checkpoint import default_checkpoint_path
+    from mnn_edge.export.pipeline import ExportConfig, run_export
+    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+
     export = args.out / "export"
-    cmd = [sys.executable, "-m", "mnn_edge.export.cli", "--out", str(export), "--force", "--fp16", "--int8",
-           "--calib-synthetic", "64"]
-    cmd += ["--checkpoint", str(args.checkpoint)] if args.checkpoint else (["--random-init"] if args.random_init
-                                                                           else [])
-    print("exporting:", " ".join(cmd), file=sys.stderr)
-    if subprocess.run(cmd).returncode != 0:
-        raise MnnEdgeError("mnn-export failed (see above); pass --export DIR with ready artifacts instead")
+    checkpoint = None if args.random_init else (args.checkpoint or default_checkpoint_path())
+    print(f"exporting {checkpoint or 'random weights'} -> {export}", file=sys.stderr)
+    quantize = QuantizeConfig(int8=True, fp16=True, calibration=Calibration(synthetic=64),
+                              ranges_dir=args.out / "calibration", force=True)
+    run_export(ExportConfig(checkpoint=checkpoint, random_init=args.random_init, out=export, num_landmarks=None,
+                            keep_heatmaps=False, force=True, quantize=quantize))
     return export
 
 

@@ -121,13 +121,13 @@ def test_fp16_int8_flags_quantize_what_was_just_exported(random_export, tmp_path
     the real one is covered above and by the random_export fixture)."""
     import shutil
 
-    from mnn_edge.export import cli
+    from mnn_edge.export import pipeline
 
     out = tmp_path / "out"
     (out / "pose.fp16.onnx").parent.mkdir()
     (out / "pose.fp16.onnx").write_bytes(b"old")
     called = []
-    monkeypatch.setattr(cli, "load_source", lambda cfg: called.append("load") or None)
+    monkeypatch.setattr(pipeline, "load_source", lambda cfg: called.append("load") or None)
     # an existing variant is refused before the (slow) checkpoint load and export
     with pytest.raises(MnnEdgeError, match="pose.fp16.onnx already exist; pass --force"):
         export_main(["--random-init", "--out", str(out), "--fp16"])
@@ -139,7 +139,7 @@ def test_fp16_int8_flags_quantize_what_was_just_exported(random_export, tmp_path
             shutil.copy(random_export / path.name, path)
         return paths
 
-    monkeypatch.setattr(cli, "export_fp32", fake_export)
+    monkeypatch.setattr(pipeline, "export_fp32", fake_export)
     assert export_main(["--random-init", "--out", str(out), "--fp16", "--force", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["mnn.fp16.onnx", "mnn.onnx", "pose.fp16.onnx", "pose.onnx"]

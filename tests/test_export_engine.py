@@ -12,6 +12,7 @@ import pytest
 from trt_double.install import installed
 
 import mnn_edge.export.cli as export_cli
+import mnn_edge.export.pipeline as export_pipeline
 from mnn_edge.artifact import MODEL_NAMES, ModelKind
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime import tensorrt_available
@@ -29,7 +30,7 @@ def exported_from_fixture(monkeypatch, random_export):
             shutil.copy(random_export / f"{name}.onnx", paths[kind])
         return paths
 
-    monkeypatch.setattr(export_cli, "export_fp32", fake_export)
+    monkeypatch.setattr(export_pipeline, "export_fp32", fake_export)
 
 
 @pytest.mark.skipif(tensorrt_available(), reason="TensorRT is installed here")

@@ -9,14 +9,14 @@ and the quantization table are the same measurement. The result is one JSON file
 
     {"schema": "mnn-edge-results/1", "command": "...", "bench": <BenchRun>, "accuracy": <AccuracySet>}
 
-Export and synthesis run as subprocesses of the project's own CLIs (``mnn-export``,
-``mnn-data synth``): exactly what a user would type, with their progress bars and checks.
+Export and synthesis call the same library functions as ``mnn-export`` and ``mnn-data synth``
+(:func:`mnn_edge.export.pipeline.run_export`, :func:`mnn_edge.data.synth.write_synthetic`), in this
+process: the same checks and progress bars, no command line assembled as a string.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,48 +53,35 @@ class PipelineConfig:
     calib_source: DataSource | None = None  # INT8 calibration data (None: calib_synthetic faces)
 
 
-def _cli(module: str, prog: str) -> list[str]:
-    """Run a console script's ``entry()`` with this interpreter (not every CLI module has a __main__ block)."""
-    code = f"import sys; sys.argv[0] = {prog!r}; from {module} import entry; raise SystemExit(entry())"
-    return [sys.executable, "-c", code]
-
-
-def _run(cmd: list[str], what: str) -> None:
-    shown = [cmd[2].split("'")[1]] + cmd[3:] if cmd[1:2] == ["-c"] else cmd
-    print("+ " + " ".join(shown), file=sys.stderr)
-    if subprocess.run(cmd).returncode != 0:
-        raise MnnEdgeError(f"{what} failed (command above); see its error message")
-
-
 def export_all(cfg: PipelineConfig) -> Path:
-    """``mnn-export`` (with ``--int8 --fp16`` when quantizing) into ``work/export``; returns the folder."""
+    """What ``mnn-export [--fp16 --int8]`` does, in this process, into ``work/export``; returns the folder."""
+    from mnn_edge.export.pipeline import ExportConfig, run_export
+    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+
     out = cfg.work / "export"
     if cfg.reuse and (out / "pose.onnx").is_file():
         return out
-    cmd = _cli("mnn_edge.export.cli", "mnn-export") + ["--out", str(out), "--force"]
-    cmd += ["--random-init"] if cfg.checkpoint is None else ["--checkpoint", str(cfg.checkpoint)]
+    quantize = None
     if cfg.quantize:
-        cmd += ["--fp16", "--int8", "--ranges-dir", str(cfg.work / "calibration")]
         src = cfg.calib_source
-        if src is None:
-            cmd += ["--calib-synthetic", str(cfg.calib_synthetic)]
-        else:
-            cmd += ["--calib", str(src.data), "--calib-format", src.format]
-            cmd += ["--calib-subset", src.subset] if src.subset else []
-            cmd += ["--calib-limit", str(src.limit)] if src.limit else []
-    if not cfg.progress:
-        cmd.append("--no-progress")
-    _run(cmd, "export")
+        calibration = (Calibration(synthetic=cfg.calib_synthetic) if src is None else
+                       Calibration(folder=src.data, fmt=src.format, subset=src.subset, limit=src.limit))
+        quantize = QuantizeConfig(int8=True, fp16=True, calibration=calibration, ranges_dir=cfg.work / "calibration",
+                                  force=True, progress=cfg.progress)
+    print(f"export: {cfg.checkpoint or 'random weights'} -> {out}", file=sys.stderr)
+    run_export(ExportConfig(checkpoint=cfg.checkpoint, random_init=cfg.checkpoint is None, out=out,
+                            num_landmarks=None, keep_heatmaps=False, force=True, quantize=quantize))
     return out
 
 
 def heldout_folder(cfg: PipelineConfig) -> Path:
+    """``cfg.n_eval`` held-out synthetic faces (seed ``cfg.eval_seed``), rendered once per work folder."""
+    from mnn_edge.data.synth import write_synthetic
+
     out = cfg.work / "heldout"
     if cfg.reuse and len(list(out.glob("synth_*.mat"))) >= cfg.n_eval:
         return out
-    _run(_cli("mnn_edge.data.cli", "mnn-data") + ["synth", "--out", str(out), "--n", str(cfg.n_eval),
-          "--seed", str(cfg.eval_seed), "--force"] + ([] if cfg.progress else ["--no-progress"]),
-         "synthetic data")
+    write_synthetic(out, cfg.n_eval, cfg.eval_seed, progress=cfg.progress)
     return out
 
 

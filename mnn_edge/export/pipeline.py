@@ -1,0 +1,186 @@
+"""Checkpoint -> ONNX artifacts, each checked against PyTorch before it is kept; then, on request,
+their FP16/INT8 variants (:mod:`mnn_edge.quantize.pipeline`) and TensorRT plans.
+
+The library behind ``mnn-export`` (whose module only parses flags) and ``mnn-report
+--from-checkpoint`` (which calls :func:`run_export` in-process, not the command line).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mnn_edge.artifact import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    MODEL_NAMES,
+    ArtifactName,
+    ModelKind,
+    Precision,
+    landmark_scheme_for,
+)
+from mnn_edge.checkpoint import Checkpoint, load_checkpoint
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.export.onnx_export import export_onnx
+from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
+from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
+from mnn_edge.model.deploy import deploy_module
+from mnn_edge.model.network import MNN, init_weights
+from mnn_edge.quantize.pipeline import QuantizeConfig
+from mnn_edge.runtime.inputs import random_input
+
+PARITY_BATCHES = (1, 4)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    checkpoint: Path | None  # None with random_init
+    random_init: bool
+    out: Path
+    num_landmarks: int | None  # None: take L from the checkpoint
+    keep_heatmaps: bool  # full model also outputs the (N, L, 256, 256) softmax maps
+    force: bool  # overwrite existing artifacts
+    quantize: QuantizeConfig | None = None  # --int8 / --fp16
+    onnx: tuple[Path, ...] = ()  # quantize these FP32 exports instead of exporting a checkpoint
+    sensitivity: bool = False  # --int8 --sensitivity: per-group INT8 effect table (and fallback choice)
+    max_mae_increase: float | None = None  # degrees; with --sensitivity, choose float groups to meet it
+    sensitivity_images: int = 8
+    engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
+    engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
+    engines_dir: Path | None = None  # where those plans (and the timing cache) go; None: the recipe's choice
+
+
+def load_source(cfg: ExportConfig) -> Checkpoint:
+    if cfg.random_init:
+        print("WARNING: --random-init: exporting RANDOM WEIGHTS. These artifacts are for smoke tests and "
+              "benchmarks only; their predictions mean nothing.", file=sys.stderr)
+        n = 68 if cfg.num_landmarks is None else cfg.num_landmarks
+        model = MNN(n)
+        init_weights(model, seed=0)
+        return Checkpoint(model=model.eval(), mean=DEFAULT_MEAN, std=DEFAULT_STD,
+                          landmark_scheme=landmark_scheme_for(n))
+    return load_checkpoint(cfg.checkpoint, cfg.num_landmarks)
+
+
+def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: bool,
+                 name: str | None = None) -> list[str]:
+    """Run the ONNX file and PyTorch on the same random batches; raise if any output drifts.
+
+    ``name``: what the lines call the file (the final name while ``path`` is still a temporary)."""
+    from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
+
+    module = deploy_module(ckpt.model, kind, keep_heatmaps)
+    lines = []
+    with OnnxRuntimeRunner(path) as runner:
+        for batch in PARITY_BATCHES:
+            x = random_input(batch, seed=batch)
+            with torch.inference_mode():
+                ref = dict(zip(module.output_names, (t.numpy() for t in module(torch.from_numpy(x)))))
+            results = compare(ref, runner.infer(x), FP32_TOLERANCE)
+            lines.append(format_results(f"{name or path.name} batch {batch}", results))
+            if not all(r.ok for r in results):
+                path.unlink(missing_ok=True)
+                raise MnnEdgeError(f"{lines[-1]} — the exported file was removed")
+    return lines
+
+
+def export_fp32(cfg: ExportConfig, ckpt: Checkpoint) -> dict[ModelKind, Path]:
+    """Write pose.onnx and mnn.onnx into cfg.out, each verified; returns their paths."""
+    paths = {kind: cfg.out / ArtifactName(kind).onnx() for kind in MODEL_NAMES}
+    refuse_existing(list(paths.values()), cfg.force)
+    for kind, path in paths.items():
+        heatmaps = cfg.keep_heatmaps and kind is ModelKind.FULL
+        with atomic_path(path) as tmp:  # the final name only after the parity check passed
+            export_onnx(ckpt, kind, tmp, keep_heatmaps=heatmaps)
+            lines = check_parity(ckpt, kind, tmp, heatmaps, name=path.name)
+        for line in lines:
+            print(line)
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return paths
+
+
+def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
+    """Stem -> FP32 ONNX for --onnx (``export/pose.onnx`` -> ``pose``)."""
+    sources = {}
+    for path in cfg.onnx:
+        stem = path.name.removesuffix(".onnx")
+        if stem in sources:
+            raise MnnEdgeError(f"--onnx names two files called {path.name}")
+        sources[stem] = path
+    return sources
+
+
+def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
+    """Every FP16/INT8 output of this run (variants, range tables, sensitivity reports) is new, or --force."""
+    from mnn_edge.quantize.pipeline import planned_outputs
+
+    reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity else []
+    refuse_existing(planned_outputs(stems, cfg.out, cfg.quantize) + reports, cfg.force)
+
+
+def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
+    """The --int8 / --fp16 part: variants, range tables, TensorRT-compat and drift reports."""
+    from mnn_edge.quantize.pipeline import drift_lines, print_summary, quantize_exports
+
+    qcfg = cfg.quantize
+    refuse_existing_variants(cfg, list(fp32))
+    if cfg.sensitivity:
+        from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
+
+        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase, cfg.sensitivity_images)
+    result = quantize_exports(fp32, cfg.out, qcfg)
+    print_summary(result)
+    for stem, src in fp32.items():
+        variants = [p for p in result.artifacts.values() if p.name.startswith(f"{stem}.")]
+        for line in drift_lines(src, variants):
+            print(line)
+
+
+def run_export(cfg: ExportConfig) -> int:
+    """:func:`export` holding the output folder: a second export into it is refused, not left to
+    replace files the first is still writing (both used to print "wrote")."""
+    with claim_output(cfg.out, "export folder"):
+        return export(cfg)
+
+
+def export(cfg: ExportConfig) -> int:
+    if cfg.onnx:
+        export_quantized(cfg, fp32_sources(cfg))
+        return 0
+    if cfg.quantize is not None:
+        refuse_existing_variants(cfg, list(MODEL_NAMES.values()))  # before the (slow) FP32 export
+    ckpt = load_source(cfg)
+    paths = export_fp32(cfg, ckpt)
+    for line in check_fp32_compat(paths.values()):
+        print(line)
+    if cfg.quantize is not None:
+        export_quantized(cfg, {MODEL_NAMES[kind]: path for kind, path in paths.items()})
+    if cfg.engine:
+        build_engines(cfg)
+    return 0
+
+
+def build_engines(cfg: ExportConfig) -> None:
+    """--engine: the mnn-build step on what this run just wrote."""
+    from mnn_edge.runtime.tensorrt.build import build_engines_for_export
+    from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
+
+    build = config_from_recipe(cfg.engine_recipe) if cfg.engine_recipe else BuildConfig()
+    if cfg.engines_dir is not None:
+        build = build.with_(out_dir=cfg.engines_dir, timing_cache=cfg.engines_dir / "timing.cache")
+    build = build.with_(force=cfg.force)
+    for plan in build_engines_for_export(cfg.out, cfg.engine, build):
+        print(f"wrote {plan} ({plan.stat().st_size / 1e6:.1f} MB) + {plan.with_suffix('.json').name}")
+
+
+def check_fp32_compat(paths) -> list[str]:
+    from mnn_edge.runtime.tensorrt.compat import check_trt_compat, format_report
+
+    lines = []
+    for path in paths:
+        problems = check_trt_compat(path)
+        lines.append(("WARNING: " if problems else "") + format_report(path, problems))
+    return lines
