@@ -7,8 +7,9 @@ timing core ``mnn_edge.bench.timing``) and, where ``trtexec`` exists, with trtex
 plan, and writes one Markdown report (plus the same numbers as JSON). Exit code 0 = every check
 passed, 1 = a check failed, so CI on a GPU runner can use it as-is.
 
-Tolerances (mean over faces; the max is reported too): pose angles in degrees, landmarks as the
-mean Euclidean distance in crop pixels, engine vs ONNX Runtime CPU fp32:
+Outputs are compared with the library's one comparator and tolerance table
+(``mnn_edge.runtime.compare``): mean over faces (the max is reported too) of the pose angles in
+degrees and of the landmark Euclidean distance in crop pixels, engine vs ONNX Runtime CPU fp32:
 fp32 0.05 deg / 0.1 px, fp16 0.25 deg / 0.5 px, int8 1 deg / 2 px.
 """
 
@@ -30,12 +31,11 @@ from mnn_edge.artifact import MODEL_NAMES, Precision, kind_of
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
+from mnn_edge.runtime.compare import PRECISION_TOLERANCE, compare_outputs
 from mnn_edge.runtime.inputs import random_input
 from mnn_edge.runtime.tensorrt.build import build_engine, source_for_export
 from mnn_edge.runtime.tensorrt.capabilities import Capabilities, import_tensorrt
 from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
-
-TOLERANCE = {Precision.FP32: (0.05, 0.1), Precision.FP16: (0.25, 0.5), Precision.INT8: (1.0, 2.0)}
 
 
 @dataclass
@@ -57,21 +57,19 @@ class EngineResult:
 
 
 def compare(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, float]:
-    """Angle and landmark differences between two output dicts (same inputs)."""
-    out = {}
-    d_ang = np.abs(got["pose"][:, :3].astype(np.float64) - ref["pose"][:, :3])
-    out["angle_mean_deg"], out["angle_max_deg"] = float(d_ang.mean()), float(d_ang.max())
-    if "landmarks" in ref:
-        dist = np.linalg.norm(got["landmarks"][..., :2].astype(np.float64) - ref["landmarks"][..., :2], axis=-1)
-        out["landmark_mean_px"], out["landmark_max_px"] = float(dist.mean()), float(dist.max())
+    """The report's fields from the library's one comparator (mnn_edge.runtime.compare)."""
+    d = compare_outputs(ref, got)
+    out = {"angle_mean_deg": d.pose_deg_mean, "angle_max_deg": d.pose_deg_max}
+    if d.landmark_px_mean is not None:
+        out["landmark_mean_px"], out["landmark_max_px"] = d.landmark_px_mean, d.landmark_px_max
     return out
 
 
 def within_tolerance(r: EngineResult) -> bool:
-    ang, px = TOLERANCE[Precision(r.precision)]
-    ok = r.angle_mean_deg is not None and r.angle_mean_deg <= ang
+    tol = PRECISION_TOLERANCE[Precision(r.precision)]
+    ok = r.angle_mean_deg is not None and r.angle_mean_deg <= tol.pose_deg
     if r.landmark_mean_px is not None:
-        ok = ok and r.landmark_mean_px <= px
+        ok = ok and r.landmark_mean_px <= tol.landmark_px
     return ok
 
 
@@ -196,7 +194,7 @@ def check_model(export: Path, model: str, precisions, cfg: BuildConfig, args, ca
                 setattr(r, k, v)
             if not within_tolerance(r):
                 r.status = "FAIL"
-                ang, px = TOLERANCE[p]
+                ang, px = PRECISION_TOLERANCE[p].pose_deg, PRECISION_TOLERANCE[p].landmark_px
                 r.note = f"tolerance {ang} deg / {px} px (mean)"
             runners.append((r, runner, graph_runner))
         # Timing: every engine of this model, batch 1 and max batch, interleaved in one run.
@@ -244,7 +242,8 @@ def markdown(machine: dict, results: list[EngineResult], cfg: BuildConfig, args)
              "## Accuracy: engine vs ONNX Runtime CPU (fp32 ONNX), same inputs", "",
              f"{args.inputs} {'random' if args.random_inputs else 'synthetic-face'} inputs; mean (max) |Δ| of "
              "yaw/pitch/roll in degrees and of landmark position in pixels. Tolerance (mean): "
-             + ", ".join(f"{p.value} {a}° / {px} px" for p, (a, px) in TOLERANCE.items()) + ".", "",
+             + ", ".join(f"{p.value} {t.pose_deg}° / {t.landmark_px} px"
+                         for p, t in PRECISION_TOLERANCE.items()) + ".", "",
              "| model | precision | status | Δ angle ° | Δ landmarks px | build s | plan MB | source |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:

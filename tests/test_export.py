@@ -145,3 +145,21 @@ def test_fp16_int8_flags_quantize_what_was_just_exported(random_export, tmp_path
     assert sorted(p.name for p in out.iterdir()) == ["mnn.fp16.onnx", "mnn.onnx", "pose.fp16.onnx", "pose.onnx"]
     assert "drift pose.fp16.onnx vs pose.onnx" in printed and "drift mnn.fp16.onnx vs mnn.onnx" in printed
     assert get_metadata(onnx.load(str(out / "mnn.fp16.onnx"))).precision is Precision.FP16
+
+
+def test_quantize_flags_are_checked_once_and_only_with_int8_or_fp16():
+    from mnn_edge.export.cli import build_parser, config_from_args
+
+    def cfg(*argv):
+        return config_from_args(build_parser().parse_args(["--random-init", *argv]))
+
+    assert cfg().quantize is None  # no --int8/--fp16: no quantize step at all
+    with pytest.raises(MnnEdgeError, match="--calib-subset only applies with --int8 or --fp16"):
+        cfg("--calib-subset", "train")
+    with pytest.raises(MnnEdgeError, match="--calib-subset applies to --calib DIR"):
+        cfg("--int8", "--calib-synthetic", "4", "--calib-subset", "train")
+    with pytest.raises(MnnEdgeError, match="--int8 needs calibration images"):
+        cfg("--int8")
+    with pytest.raises(MnnEdgeError, match="choose one calibration source"):
+        cfg("--int8", "--calib", "x", "--calib-synthetic", "4")
+    assert cfg("--fp16").quantize.fp16

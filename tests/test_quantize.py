@@ -180,7 +180,7 @@ def test_drift_check_fails_loudly_on_a_broken_artifact(quantized):
 
     out, _ = quantized
     # an artifact that lacks outputs of its reference: pose.int8 checked against the full model
-    with pytest.raises(MnnEdgeError, match="pose.int8.onnx: output 'pose_proj' is None"):
+    with pytest.raises(MnnEdgeError, match=r"pose.int8.onnx \(batch 1\): output 'pose_proj' is None"):
         drift_lines(out / "mnn.int8.onnx", [out / "pose.int8.onnx"], batches=(1,))
 
 
@@ -397,3 +397,21 @@ def test_a_failure_on_the_second_model_leaves_no_files(quantized, random_export,
         quantize_exports({"pose": random_export / "pose.onnx", "mnn": random_export / "mnn.onnx"}, tmp_path,
                          QuantizeConfig(ranges=(out / "calibration",), flavours=(Flavour.CPU,), progress=False))
     assert not any(p.name.endswith(".onnx") for p in tmp_path.iterdir())
+
+
+def test_sensitivity_reuses_range_tables_only_for_their_checkpoint(quantized, random_export, tmp_path):
+    """The sensitivity step goes through the pipeline's one calibrate-or-reuse (issue 13): a table
+    from another checkpoint is refused there too, not silently used."""
+    import json
+
+    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+    from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
+
+    out, _ = quantized
+    table = json.loads((out / "calibration" / "pose.ranges.json").read_text())
+    table["checkpoint_sha256"] = "0" * 64
+    (tmp_path / "ranges").mkdir()
+    (tmp_path / "ranges" / "pose.ranges.json").write_text(json.dumps(table))
+    qcfg = QuantizeConfig(ranges=(tmp_path / "ranges",), calibration=Calibration(random=2), progress=False)
+    with pytest.raises(MnnEdgeError, match="calibrated for checkpoint 000000000000"):
+        run_sensitivity_for_export({"pose": random_export / "pose.onnx"}, tmp_path, qcfg, None, images=1)

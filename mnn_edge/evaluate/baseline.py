@@ -63,16 +63,17 @@ def zero_baseline(size: int = 256) -> ConstantRunner:
 
 def mean_baseline(samples: list[FaceSample], size: int = 256) -> ConstantRunner:
     """Means over the crops of ``samples`` (a training set): pose, landmarks, majority visibility."""
+    n = len(mean_face())  # the baselines speak the mean face's landmark scheme (iBUG 68)
     poses, lms, vis = [], [], []
     for s in samples:
         c = _label_crop(s, size)
         if c.pose is not None:
             poses.append(c.pose)
-        if c.landmarks is not None and len(c.landmarks) == 68:
+        if c.landmarks is not None and len(c.landmarks) == n:
             lms.append(c.landmarks)
-        if c.visibility is not None and len(c.visibility) == 68:
+        if c.visibility is not None and len(c.visibility) == n:
             vis.append(c.visibility)
     if not poses or not lms:
-        raise MnnEdgeError("the mean baseline needs training faces with pose and 68 landmarks")
-    v = (np.nanmean(vis, axis=0) > 0.5).astype(np.float32) if vis else np.ones(68, np.float32)
+        raise MnnEdgeError(f"the mean baseline needs training faces with pose and {n} landmarks")
+    v = (np.nanmean(vis, axis=0) > 0.5).astype(np.float32) if vis else np.ones(n, np.float32)
     return ConstantRunner("mean", np.mean(poses, axis=0), np.nanmean(lms, axis=0), v, size)

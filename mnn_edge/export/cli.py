@@ -98,18 +98,14 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
         raise MnnEdgeError("--sensitivity only applies with --int8")
     if not (args.int8 or args.fp16):
         for flag, value in (("--calib", args.calib), ("--calib-synthetic", args.calib_synthetic),
-                            ("--ranges", args.ranges), ("--onnx", args.onnx)):
+                            ("--calib-subset", args.calib_subset), ("--ranges", args.ranges),
+                            ("--onnx", args.onnx)):
             if value:
                 raise MnnEdgeError(f"{flag} only applies with --int8 or --fp16")
+        return None
     if args.calib_subset is not None and args.calib is None:
         raise MnnEdgeError("--calib-subset applies to --calib DIR")
-        return None
     sources = [x is not None for x in (args.calib, args.calib_synthetic, args.calib_random)]
-    if sum(sources) > 1:
-        raise MnnEdgeError("choose one calibration source: --calib DIR or --calib-synthetic N")
-    if args.int8 and not args.ranges and not any(sources):
-        raise MnnEdgeError("--int8 needs calibration images: --calib DIR [--calib-format FMT], "
-                           "--calib-synthetic N, or --ranges calibration/ to reuse range tables")
     if args.sensitivity and args.sensitivity_images < 1:
         raise MnnEdgeError("--sensitivity-images must be at least 1")
     if args.max_mae_increase is not None and not args.sensitivity:
@@ -120,9 +116,11 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
                                   subset=args.calib_subset,
                                   synthetic=args.calib_synthetic, synthetic_dir=args.calib_synthetic_dir,
                                   random=args.calib_random)
-    return QuantizeConfig(int8=args.int8, fp16=args.fp16, method=CalibMethod(args.calib_method),
+    qcfg = QuantizeConfig(int8=args.int8, fp16=args.fp16, method=CalibMethod(args.calib_method),
                           calibration=calibration, ranges=tuple(args.ranges), ranges_dir=args.ranges_dir,
                           force=args.force, progress=not args.no_progress)
+    qcfg.check()
+    return qcfg
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:

@@ -25,11 +25,11 @@ from mnn_edge.artifact import (
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import export_onnx
-from mnn_edge.export.parity import FP32_TOLERANCE, compare, format_results
 from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.pipeline import QuantizeConfig
+from mnn_edge.runtime.compare import compare_outputs, format_parity
 from mnn_edge.runtime.inputs import random_input
 
 PARITY_BATCHES = (1, 4)
@@ -79,9 +79,10 @@ def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: b
             x = random_input(batch, seed=batch)
             with torch.inference_mode():
                 ref = dict(zip(module.output_names, (t.numpy() for t in module(torch.from_numpy(x)))))
-            results = compare(ref, runner.infer(x), FP32_TOLERANCE)
-            lines.append(format_results(f"{name or path.name} batch {batch}", results))
-            if not all(r.ok for r in results):
+            label = f"{name or path.name} batch {batch}"
+            diff = compare_outputs(ref, runner.infer(x), label)
+            lines.append(format_parity(label, diff))
+            if diff.parity_failures():
                 path.unlink(missing_ok=True)
                 raise MnnEdgeError(f"{lines[-1]} — the exported file was removed")
     return lines

@@ -47,6 +47,11 @@ class Calibration:
     random: int | None = None  # noise inputs: smoke tests only
     seed: int = 1234
 
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.folder, self.synthetic, self.random)) != 1:
+            raise MnnEdgeError("choose one calibration source: --calib DIR or --calib-synthetic N "
+                               "(or --ranges to reuse a range table)")
+
     def describe(self) -> str:
         if self.folder is not None:
             return (f"{self.folder} ({self.fmt}{f', {self.subset}' if self.subset else ''}"
@@ -56,10 +61,6 @@ class Calibration:
         return f"random noise {self.random} (seed {self.seed})"
 
     def inputs(self, meta: ModelMetadata, progress: bool = True) -> np.ndarray:
-        chosen = [x is not None for x in (self.folder, self.synthetic, self.random)]
-        if sum(chosen) != 1:
-            raise MnnEdgeError("choose exactly one calibration source: --calib DIR, --calib-synthetic N "
-                               "or --ranges (reuse a range table)")
         if self.folder is not None:
             return cal.inputs_from_dataset(self.folder, self.fmt, meta, self.limit, progress, self.subset)
         if self.synthetic is not None:
@@ -82,6 +83,45 @@ class QuantizeConfig:
     extra_float_nodes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # model -> node names
     force: bool = False
     progress: bool = True
+
+    def check(self) -> None:
+        """The calibration source, checked once: INT8 needs images or range tables to reuse."""
+        if self.int8 and not self.ranges and self.calibration is None:
+            raise MnnEdgeError(NEEDS_IMAGES)
+
+
+NEEDS_IMAGES = ("--int8 needs calibration images: --calib DIR [--calib-format FMT], --calib-synthetic N, "
+                "or --ranges calibration/ to reuse range tables")
+
+
+class CalibrationInputs:
+    """Calibration inputs, made once per distinct preprocessing and shared by every step that needs
+    them (calibration, the sensitivity search)."""
+
+    def __init__(self, cfg: QuantizeConfig):
+        self.cfg = cfg
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, meta: ModelMetadata, purpose: str = NEEDS_IMAGES) -> np.ndarray:
+        if self.cfg.calibration is None:
+            raise MnnEdgeError(purpose)
+        key = (meta.input_size, meta.mean, meta.std, meta.channel_order)
+        if key not in self._cache:
+            self._cache[key] = self.cfg.calibration.inputs(meta, self.cfg.progress)
+        return self._cache[key]
+
+
+def range_table(model: str, meta: ModelMetadata, prepared: Path, cfg: QuantizeConfig,
+                inputs: CalibrationInputs) -> tuple[RangeTable, Path]:
+    """Calibrate-or-reuse, the one place: a ``--ranges`` table (checked against this checkpoint), or
+    ranges measured on ``inputs`` and saved to ``cfg.ranges_dir``; the table and its file."""
+    if cfg.ranges:
+        return _reuse_table(model, meta, cfg), find_table(model, cfg.ranges)
+    table = cal.calibrate(prepared, inputs(meta), cfg.method, model=model, checkpoint_sha256=meta.checkpoint_sha256,
+                          source=cfg.calibration.describe(), progress=cfg.progress)
+    path = cal.ranges_path(cfg.ranges_dir, model)
+    table.save(path)
+    return table, path
 
 
 @dataclass
@@ -116,7 +156,7 @@ def find_table(model: str, ranges: tuple[Path, ...]) -> Path:
                        f"(expected {model}.ranges.json)")
 
 
-def _load_fp32(path: Path) -> ModelMetadata:
+def load_fp32(path: Path) -> ModelMetadata:
     if not path.is_file():
         raise MnnEdgeError(f"ONNX model not found: {path}")
     try:
@@ -134,15 +174,15 @@ def _load_fp32(path: Path) -> ModelMetadata:
 def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfig) -> QuantizeResult:
     """Write the FP16 / INT8 artifacts of every FP32 export in ``fp32`` (stem -> path) into ``out_dir``."""
     out_dir = Path(out_dir)
-    metas = {m: _load_fp32(Path(p)) for m, p in fp32.items()}
+    cfg.check()
+    metas = {m: load_fp32(Path(p)) for m, p in fp32.items()}
     refuse_existing(planned_outputs(list(fp32), out_dir, cfg), cfg.force)
-    tables = {m: _reuse_table(m, metas[m], cfg) for m in fp32} if cfg.int8 and cfg.ranges else {}
-    if cfg.int8 and not cfg.ranges and cfg.calibration is None:
-        raise MnnEdgeError("--int8 needs calibration images: --calib DIR, --calib-synthetic N, or --ranges to "
-                           "reuse a range table")
+    if cfg.int8 and cfg.ranges:  # every reused table fits its model, before anything is written
+        for m in fp32:
+            _reuse_table(m, metas[m], cfg)
     result = QuantizeResult()
     try:
-        _write_all(fp32, metas, tables, out_dir, cfg, result)
+        _write_all(fp32, metas, out_dir, cfg, result)
     except BaseException:
         # All or nothing: a failure on the second model must not leave the first one's files
         # behind as if the run had succeeded (each file is atomic; the set should be too).
@@ -152,8 +192,8 @@ def quantize_exports(fp32: Mapping[str, Path], out_dir: Path, cfg: QuantizeConfi
     return result
 
 
-def _write_all(fp32, metas, tables, out_dir: Path, cfg: QuantizeConfig, result: QuantizeResult) -> None:
-    inputs: dict[tuple, np.ndarray] = {}  # one set of calibration inputs per distinct preprocessing
+def _write_all(fp32, metas, out_dir: Path, cfg: QuantizeConfig, result: QuantizeResult) -> None:
+    inputs = CalibrationInputs(cfg)
     with tempfile.TemporaryDirectory(prefix="mnn-quant-") as tmp:
         for m, src in fp32.items():
             meta = metas[m]
@@ -163,18 +203,7 @@ def _write_all(fp32, metas, tables, out_dir: Path, cfg: QuantizeConfig, result: 
                 result.artifacts[path.name] = convert_fp16(prepared, path)
             if not cfg.int8:
                 continue
-            if m in tables:
-                table = tables[m]
-                result.tables[m] = find_table(m, cfg.ranges)
-            else:
-                key = (meta.input_size, meta.mean, meta.std, meta.channel_order)
-                if key not in inputs:
-                    inputs[key] = cfg.calibration.inputs(meta, cfg.progress)
-                table = cal.calibrate(prepared, inputs[key], cfg.method, model=m,
-                                      checkpoint_sha256=meta.checkpoint_sha256, source=cfg.calibration.describe(),
-                                      progress=cfg.progress)
-                result.tables[m] = cal.ranges_path(cfg.ranges_dir, m)
-                table.save(result.tables[m])
+            table, result.tables[m] = range_table(m, meta, prepared, cfg, inputs)
             for flavour in cfg.flavours:
                 path = out_dir / ArtifactName.for_model(m, Precision.INT8, flavour).onnx()
                 result.artifacts[path.name] = path
@@ -221,6 +250,7 @@ def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1
     Informational (random-weight drift says little), but it fails loudly when an artifact does not
     run, returns other shapes or non-finite values.
     """
+    from mnn_edge.runtime.compare import compare_outputs
     from mnn_edge.runtime.inputs import random_input
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
@@ -231,16 +261,10 @@ def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1
         worst: dict[str, float] = {}
         with OnnxRuntimeRunner(path) as runner:
             for b in batches:
-                got = runner.infer(random_input(b, seed=100 + b))
-                for name, ref in refs[b].items():
-                    out = got.get(name)
-                    if out is None or out.shape != ref.shape or out.dtype != np.float32:
-                        raise MnnEdgeError(f"{path.name}: output '{name}' is "
-                                           f"{None if out is None else (out.shape, out.dtype)}, FP32 gives "
-                                           f"{ref.shape} float32")
-                    if not np.all(np.isfinite(out)):
-                        raise MnnEdgeError(f"{path.name}: output '{name}' has non-finite values (batch {b})")
-                    worst[name] = max(worst.get(name, 0.0), float(np.max(np.abs(out - ref))))
+                diff = compare_outputs(refs[b], runner.infer(random_input(b, seed=100 + b)),
+                                       f"{path.name} (batch {b})")
+                for name, v in diff.max_abs.items():
+                    worst[name] = max(worst.get(name, 0.0), v)
         parts = "; ".join(f"{k} {v:.3g}" for k, v in worst.items())
         sizes = ", ".join(map(str, batches))
         lines.append(f"drift {path.name} vs {fp32.name} (noise inputs, batch {sizes}, max abs): {parts}")

@@ -33,12 +33,11 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from mnn_edge.artifact import Flavour, scheme_for
-from mnn_edge.errors import MnnEdgeError
+from mnn_edge.artifact import Flavour
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.quantize import calibration as cal
 from mnn_edge.quantize.calibration import CALIBRATED_OPS, RangeTable
 from mnn_edge.quantize.qdq import QdqConfig, default_float_groups, prepare_fp32, quantize_qdq
+from mnn_edge.runtime.compare import compare_outputs
 
 SENSITIVITY_IMAGES = 8
 GROUP_PATTERNS = (
@@ -73,18 +72,8 @@ class Drift:
 
 
 def drift(ref: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]) -> Drift:
-    pose_mae = float(np.mean(np.abs(got["pose"][:, :3] - ref["pose"][:, :3])))
-    if "landmarks" not in ref:
-        return Drift(pose_mae, None)
-    lm_ref, lm = ref["landmarks"].astype(np.float64), got["landmarks"].astype(np.float64)
-    eyes = scheme_for(lm_ref.shape[1]).outer_eye_corners
-    if eyes is not None:
-        norm = np.linalg.norm(lm_ref[:, eyes[0]] - lm_ref[:, eyes[1]], axis=-1)
-    else:
-        span = lm_ref.max(axis=1) - lm_ref.min(axis=1)
-        norm = np.sqrt(span[:, 0] * span[:, 1])
-    err = np.linalg.norm(lm - lm_ref, axis=-1).mean(axis=1)
-    return Drift(pose_mae, float(np.mean(err / np.maximum(norm, 1e-6))))
+    d = compare_outputs(ref, got)
+    return Drift(d.pose_deg_mean, d.landmark_nme)
 
 
 @dataclass
@@ -172,29 +161,19 @@ def run_sensitivity_for_export(fp32: Mapping[str, Path], out_dir: Path, qcfg, ta
     """The ``--sensitivity`` step of mnn-export: calibrate (or reuse tables), analyse each model,
     write the reports, and return the QuantizeConfig that reuses the tables and keeps the chosen
     fallback groups in float."""
-    from mnn_edge.artifact.onnx_io import get_metadata
-    from mnn_edge.quantize.pipeline import find_table
+    from mnn_edge.quantize.pipeline import CalibrationInputs, load_fp32, range_table
 
-    tables, reports = [], []
+    qcfg.check()
+    reports = []
     extra = dict(qcfg.extra_float_nodes)
+    inputs = CalibrationInputs(qcfg)
     with tempfile.TemporaryDirectory(prefix="mnn-sens-") as tmp:
-        inputs_cache: dict[tuple, np.ndarray] = {}
         for m, src in fp32.items():
-            meta = get_metadata(onnx.load(str(src), load_external_data=False))
+            meta = load_fp32(Path(src))
             prepared = prepare_fp32(src, Path(tmp) / f"{m}.prepared.onnx")
-            key = (meta.input_size, meta.mean, meta.std, meta.channel_order)
-            if qcfg.calibration is not None and key not in inputs_cache:
-                inputs_cache[key] = qcfg.calibration.inputs(meta, qcfg.progress)
-            if qcfg.ranges:
-                table = RangeTable.load(find_table(m, qcfg.ranges))
-            else:
-                table = cal.calibrate(prepared, inputs_cache[key], qcfg.method, model=m,
-                                      checkpoint_sha256=meta.checkpoint_sha256, source=qcfg.calibration.describe(),
-                                      progress=qcfg.progress)
-                tables.append(table.save(cal.ranges_path(qcfg.ranges_dir, m)))
-            if key not in inputs_cache:
-                raise MnnEdgeError("--sensitivity needs images: add --calib DIR or --calib-synthetic N to --ranges")
-            report = analyse(prepared, table, inputs_cache[key][:images], target_mae, qcfg.progress)
+            images_in = inputs(meta, "--sensitivity needs images: add --calib DIR or --calib-synthetic N to --ranges")
+            table, _ = range_table(m, meta, prepared, qcfg, inputs)
+            report = analyse(prepared, table, images_in[:images], target_mae, qcfg.progress)
             reports.append(report)
             extra[m] = tuple(extra.get(m, ())) + tuple(report.fallback_nodes)
             print(report.to_markdown())

@@ -1,0 +1,97 @@
+"""The one comparison of two runs' outputs on the same inputs, and the one tolerance table.
+
+Used by export parity (ONNX vs PyTorch), quantization drift (variant vs FP32), the INT8 sensitivity
+search and ``bench/gpu_check`` (engine vs ONNX Runtime). Every metric is in the unit a user reads:
+
+- ``pose_deg_mean`` / ``pose_deg_max``: |difference| of yaw, pitch and roll, degrees;
+- ``landmark_px_mean`` / ``landmark_px_max``: Euclidean landmark distance, crop pixels;
+- ``landmark_nme``: mean per-face landmark distance over the reference's outer-eye-corner distance
+  (the landmark scheme's; the reference landmark box size when the scheme has no eye corners);
+- ``max_abs``: the largest elementwise difference of each output (bit-level parity).
+
+The reference's names, shapes and dtypes are checked first and a candidate with missing outputs,
+other shapes or non-finite values is an error, not a large number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mnn_edge.artifact import Precision, scheme_for
+from mnn_edge.errors import MnnEdgeError
+
+# Export parity, FP32 ONNX vs the PyTorch module, largest elementwise difference per output.
+PARITY_MAX_ABS = {"pose": 1e-4, "pose_proj": 1e-4, "landmarks": 0.05, "visibility": 1e-4, "heatmaps": 1e-5}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    pose_deg: float  # mean |d angle|, degrees
+    landmark_px: float  # mean landmark distance, crop pixels
+
+
+# A lower precision against the FP32 reference on the same inputs (gpu_check: engine vs ONNX
+# Runtime FP32 on synthetic faces). INT8's are the bounds a deployment can live with; FP32's
+# allow for kernel differences between backends.
+PRECISION_TOLERANCE = {Precision.FP32: Tolerance(0.05, 0.1), Precision.FP16: Tolerance(0.25, 0.5),
+                       Precision.INT8: Tolerance(1.0, 2.0)}
+
+
+@dataclass(frozen=True)
+class OutputDiff:
+    max_abs: dict[str, float]  # output -> largest elementwise |difference|
+    pose_deg_mean: float
+    pose_deg_max: float
+    landmark_px_mean: float | None = None  # None: no landmarks output
+    landmark_px_max: float | None = None
+    landmark_nme: float | None = None
+
+    def within(self, tol: Tolerance) -> bool:
+        ok = self.pose_deg_mean <= tol.pose_deg
+        return ok and (self.landmark_px_mean is None or self.landmark_px_mean <= tol.landmark_px)
+
+    def parity_failures(self, max_abs: Mapping[str, float] = PARITY_MAX_ABS) -> list[str]:
+        """Outputs whose largest difference exceeds ``max_abs``."""
+        return [k for k, v in self.max_abs.items() if v > max_abs[k]]
+
+
+def check_outputs(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray], what: str = "") -> None:
+    """Same names, shapes and float32 as the reference, all finite; else one clear error."""
+    label = f"{what}: " if what else ""
+    for name, ref in reference.items():
+        got = candidate.get(name)
+        if got is None or got.shape != ref.shape or got.dtype != ref.dtype:
+            found = None if got is None else (got.shape, str(got.dtype))
+            raise MnnEdgeError(f"{label}output '{name}' is {found}, the reference gives {ref.shape} {ref.dtype}")
+        if not np.all(np.isfinite(got)):
+            raise MnnEdgeError(f"{label}output '{name}' has non-finite values")
+
+
+def compare_outputs(reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray],
+                    what: str = "") -> OutputDiff:
+    check_outputs(reference, candidate, what)
+    ref = {k: np.asarray(v, np.float64) for k, v in reference.items()}
+    got = {k: np.asarray(candidate[k], np.float64) for k in reference}
+    max_abs = {k: float(np.max(np.abs(got[k] - ref[k]))) if ref[k].size else 0.0 for k in ref}
+    d_ang = np.abs(got["pose"][:, :3] - ref["pose"][:, :3])
+    diff = OutputDiff(max_abs, float(d_ang.mean()), float(d_ang.max()))
+    if "landmarks" not in ref:
+        return diff
+    lm_ref, lm = ref["landmarks"][..., :2], got["landmarks"][..., :2]
+    dist = np.linalg.norm(lm - lm_ref, axis=-1)  # (N, L)
+    eyes = scheme_for(lm_ref.shape[1]).outer_eye_corners
+    if eyes is not None:
+        norm = np.linalg.norm(lm_ref[:, eyes[0]] - lm_ref[:, eyes[1]], axis=-1)
+    else:
+        span = lm_ref.max(axis=1) - lm_ref.min(axis=1)
+        norm = np.sqrt(span[:, 0] * span[:, 1])
+    nme = float(np.mean(dist.mean(axis=1) / np.maximum(norm, 1e-6)))
+    return OutputDiff(max_abs, diff.pose_deg_mean, diff.pose_deg_max, float(dist.mean()), float(dist.max()), nme)
+
+
+def format_parity(label: str, diff: OutputDiff, max_abs: Mapping[str, float] = PARITY_MAX_ABS) -> str:
+    parts = [f"{k} {v:.2e} (<= {max_abs[k]:g}) {'ok' if v <= max_abs[k] else 'FAIL'}" for k, v in diff.max_abs.items()]
+    return f"parity {label}: " + "; ".join(parts)
