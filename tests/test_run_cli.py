@@ -255,7 +255,7 @@ def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
     video = write_video(tmp_path / "two.avi", frames=3, faces=2)
     js = tmp_path / "two.jsonl"
     assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
-                     "--no-display", "--quiet", "--json", str(js)]) == 0
+                     "--inline-detect", "--no-display", "--quiet", "--json", str(js)]) == 0
     recs = _records(js)
     assert [(r["frame"], r["detector_ran"]) for r in recs] == [(0, True), (0, True), (1, False), (1, False),
                                                                 (2, True), (2, True)]
@@ -264,3 +264,21 @@ def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
     assert sorted(side.values()) == [False, True]  # one face on each half
     for r in recs:  # and each track stays on its own half
         assert ((r["box"][0] + r["box"][2]) / 2 < 256) == side[r["track_id"]]
+
+
+def test_background_detection_keeps_both_faces_with_only_the_first_frame_waiting(random_export, tmp_path):
+    from mnn_edge.errors import MissingDependencyError
+    from mnn_edge.run.detect import find_centerface_model
+
+    try:
+        find_centerface_model()
+    except MissingDependencyError as e:
+        pytest.skip(str(e))
+    video = write_video(tmp_path / "two.avi", frames=8, faces=2)
+    js = tmp_path / "two.jsonl"
+    assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
+                     "--no-display", "--quiet", "--json", str(js)]) == 0
+    recs = _records(js)
+    assert {r["frame"] for r in recs if r["detector_ran"]} == {0}  # re-detections ran beside the frames
+    assert [sum(r["frame"] == f for r in recs) for f in range(8)] == [2] * 8
+    assert {r["track_id"] for r in recs} == {0, 1}

@@ -290,3 +290,62 @@ def test_window_shows_frames_and_q_stops_the_run(tmp_path, monkeypatch):
     assert summary.stopped_by_user and summary.frames == 3
     assert shown == [(240, 320, 3)] * 3 + ["closed"]
     assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 3
+
+
+class GatedDetector(FixedBoxDetector):
+    """Blocks in detect() until the test opens the gate (after the first, inline call); can fail."""
+
+    def __init__(self, boxes):
+        super().__init__(boxes)
+        import threading
+
+        self.gate = threading.Event()
+        self.calls = 0
+        self.fail = False
+
+    def detect(self, image_bgr):
+        self.calls += 1
+        if self.calls > 1:
+            assert self.gate.wait(10), "the test never opened the gate"
+        if self.fail:
+            raise RuntimeError("detector crashed")
+        return super().detect(image_bgr)
+
+
+def test_background_redetection_never_blocks_the_frame_and_merges_later():
+    det = GatedDetector([(100, 100, 200, 230)])
+    tracker = Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=3, background=True))
+    pipe = FacePipeline(FakeRunner(), tracker)
+    try:
+        first = pipe.process(_frame(), 0.0)
+        assert first.detector_ran and [f.track_id for f in first.faces] == [0]  # nothing to serve: inline
+        results = [pipe.process(_frame(), t / 10) for t in range(1, 8)]  # due at frame 3: handed off
+        assert not any(r.detector_ran for r in results)  # no frame waited for the gated detector
+        assert all([f.track_id for f in r.faces] == [0] for r in results)
+        assert det.calls == 2 and tracker.detector_runs == 2  # one in flight, not one per due frame
+        det.boxes = [(100, 100, 200, 230), (400, 120, 500, 250)]  # a second face walked in meanwhile
+        det.gate.set()
+        assert tracker._worker.wait_idle(10)  # noqa: SLF001 (the result waits for the next frame)
+        merged = pipe.process(_frame(), 1.0)
+        assert sorted(f.track_id for f in merged.faces) == [0, 1]  # the old face keeps its id
+        assert not merged.detector_ran
+    finally:
+        tracker.close()
+    assert not tracker._worker._thread.is_alive()  # noqa: SLF001
+
+
+def test_a_detector_failure_in_the_background_reaches_the_frame_loop():
+    det = GatedDetector([(100, 100, 200, 230)])
+    tracker = Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=2, background=True))
+    pipe = FacePipeline(FakeRunner(), tracker)
+    try:
+        for t in range(3):  # frame 0 inline; frame 2 is due and handed to the worker
+            pipe.process(_frame(), t / 10)
+        assert det.calls == 2
+        det.fail = True
+        det.gate.set()
+        assert tracker._worker.wait_idle(10)  # noqa: SLF001
+        with pytest.raises(RuntimeError, match="detector crashed"):
+            pipe.process(_frame(), 0.2)
+    finally:
+        tracker.close()

@@ -156,9 +156,10 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
         source = open_source(cfg.source)
         closers.append(source)
         tracker_cfg = cfg.tracker
-        if cfg.source.kind is SourceKind.IMAGES:  # unrelated stills: detect on each
-            tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1)
+        if cfg.source.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
+            tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
         tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
+        closers.append(tracker)
         smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
         pipeline = FacePipeline(runner, tracker, smoother)
         meta = runner.metadata

@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--redetect-every", type=int, default=10,
                      help="run the detector at least every N frames; between, crops follow the model's own "
                           "landmarks (full model) or pose (pose model). 1 = detect on every frame")
+    det.add_argument("--inline-detect", action="store_true",
+                     help="run the periodic re-detection inside the frame loop (one frame in --redetect-every "
+                          "pays the detector). Default for videos and cameras: a worker thread detects while "
+                          "the tracks keep being served, so the frame time stays flat")
     det.add_argument("--max-faces", type=int, default=8, help="at most this many faces per frame")
     det.add_argument("--smooth", action="store_true",
                      help="One-Euro smoothing of pose and landmarks across frames (off: frames are independent, "
@@ -97,8 +101,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     display = not args.no_display and gui_available() and display_available()
     if not args.no_display and not display:
         print("note: no display (or OpenCV without GUI): running without a window", file=sys.stderr)
-    return RunConfig(engine=args.engine, source=source, detector=detector,
-                     tracker=TrackerConfig(args.redetect_every, args.max_faces), device=args.device,
+    tracker = TrackerConfig(args.redetect_every, args.max_faces, background=not args.inline_detect)
+    return RunConfig(engine=args.engine, source=source, detector=detector, tracker=tracker, device=args.device,
                      smooth=args.smooth, output=args.output, json=args.json, display=display,
                      max_frames=args.max_frames, output_fps=args.fps, force=args.force, progress=not args.quiet)
 

@@ -12,6 +12,11 @@ next crop comes from the network's own output on the previous frame:
 
 A track is dropped (and the detector runs on the next frame) when its next crop is implausible:
 tiny, mostly outside the frame, or jumping in size by more than 2x between frames.
+
+With ``background=True`` (videos and cameras) the periodic re-detection runs on a worker thread
+(:mod:`mnn_edge.run.detect_worker`) while the tracks keep being served; its detections replace the
+tracks when they are ready, a few frames later. Only a frame with no track to serve (the first,
+or after a loss) waits for the detector.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 from mnn_edge.artifact import ModelKind
 from mnn_edge.data.crop import MARGIN, UP_SHIFT
 from mnn_edge.run.detect import Detection, Detector, box_iou
+from mnn_edge.run.detect_worker import DetectorWorker
 
 # The training crop rule (mnn_edge.data.crop): side = MARGIN x the landmark box's longest side,
 # centre UP_SHIFT of its height above the box centre. Tracking crops follow the same rule so the
@@ -40,6 +46,7 @@ MIN_CROP_PX = 16.0
 class TrackerConfig:
     redetect_every: int = 10  # run the detector at least every N frames (1 = every frame)
     max_faces: int = 8  # keep the N highest-scoring detections
+    background: bool = False  # periodic re-detection on a worker thread (videos, cameras)
     match_iou: float = 0.3  # a detection within this IoU of a track keeps the track's id
     detector_crop_scale: float = DETECTOR_CROP_SCALE  # crop side / detector box's longest side
 
@@ -99,6 +106,13 @@ class Tracker:
         self._since_detect = 0  # frames since the last detection, not counting the current one
         self._need_detect = True
         self.detector_runs = 0
+        self._frame_no = 0  # frames seen, for matching background results to what they saw
+        self._last_detect_frame = -1
+        self._worker = DetectorWorker(detector) if cfg.background else None
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
 
     def reset(self) -> None:
         """Forget all faces (between unrelated images); ids start again from 0."""
@@ -109,22 +123,44 @@ class Tracker:
 
     @property
     def will_detect(self) -> bool:
+        """The detector runs inline on the next frame (in the background mode: only with nothing to serve)."""
         # with no face in view the detector looks on every frame, so a face is picked up at once
-        return self._need_detect or not self.tracks or self._since_detect + 1 >= self.cfg.redetect_every
+        if self._need_detect or not self.tracks:
+            return True
+        return self._worker is None and self._due
+
+    @property
+    def _due(self) -> bool:
+        return self._since_detect + 1 >= self.cfg.redetect_every
 
     def crops(self, image: np.ndarray) -> list[Track]:
         """The tracks to run the network on for this frame (the detector runs if due)."""
+        self._frame_no += 1
+        if self._worker is not None:
+            self._take_background_result()
         if self.will_detect:
-            self._detect(image)
-        else:
-            self._since_detect += 1
-            for t in self.tracks:
-                t.detected = False
+            self.detector_runs += 1
+            self._last_detect_frame = self._frame_no
+            self._assign(self.detector.detect(image))
+            return list(self.tracks)
+        due = self._due
+        self._since_detect += 1
+        for t in self.tracks:
+            t.detected = False
+        if due and self._worker is not None and self._worker.submit(self._frame_no, image):
+            self.detector_runs += 1
         return list(self.tracks)
 
-    def _detect(self, image: np.ndarray) -> None:
-        dets = sorted(self.detector.detect(image), key=lambda d: -d.score)[: self.cfg.max_faces]
-        self.detector_runs += 1
+    def _take_background_result(self) -> None:
+        done = self._worker.poll()
+        # a detection made inline after this frame was submitted is newer: the old result is dropped
+        if done is not None and done[0] > self._last_detect_frame:
+            self._last_detect_frame = done[0]
+            self._assign(done[1])
+
+    def _assign(self, detections: list[Detection]) -> None:
+        """Detections become the tracks; one that overlaps an old (or just lost) track keeps its id."""
+        dets = sorted(detections, key=lambda d: -d.score)[: self.cfg.max_faces]
         old = self.tracks + self._lost
         self._lost = []
         new: list[Track] = []
