@@ -212,3 +212,38 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     write_text_atomic(tmp_path / "a.json", "{}")
     assert (tmp_path / "a.json").read_text() == "{}"
     assert not stale.exists() and live.exists()
+
+
+def test_a_huge_benchmark_batch_is_refused_before_anything_is_allocated(random_export, capsys):
+    _fails_with_one_line(capsys, "mnn-bench", [str(random_export / "pose.onnx"), "--batch", "1,100000"],
+                         "--batch values must be between 1 and 256, got '1,100000'")
+
+
+def test_mnn_edge_metadata_copied_onto_another_graph_fails_on_its_shapes(random_export, tmp_path):
+    """A foreign graph carrying a copy of an export's metadata is refused at load, in one line."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mnn_edge.artifact.onnx_io import get_metadata, set_metadata
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.runtime import open_runner
+
+    meta = get_metadata(onnx.load(str(random_export / "pose.onnx"), load_external_data=False))
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 64, 64])
+    y = helper.make_tensor_value_info("pose", TensorProto.FLOAT, ["n", 3, 64, 64])
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["pose"])], "foreign", [x], [y])
+    foreign = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    foreign.ir_version = 8
+    set_metadata(foreign, meta)
+    onnx.save(foreign, str(tmp_path / "foreign.onnx"))
+    with pytest.raises(MnnEdgeError, match=r"\(N, 3, 256, 256\) float, the graph has image \['n', 3, 64, 64\]"):
+        open_runner(tmp_path / "foreign.onnx")
+    y2 = helper.make_tensor_value_info("other", TensorProto.FLOAT, ["n", 3, 256, 256])
+    x2 = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 256, 256])
+    graph2 = helper.make_graph([helper.make_node("Identity", ["image"], ["other"])], "foreign2", [x2], [y2])
+    foreign2 = helper.make_model(graph2, opset_imports=[helper.make_opsetid("", 17)])
+    foreign2.ir_version = 8
+    set_metadata(foreign2, meta)
+    onnx.save(foreign2, str(tmp_path / "foreign2.onnx"))
+    with pytest.raises(MnnEdgeError, match="lists output\\(s\\) pose that the graph lacks"):
+        open_runner(tmp_path / "foreign2.onnx")

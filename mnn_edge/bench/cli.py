@@ -40,13 +40,18 @@ class BenchConfig:
     progress: bool
 
 
+# A 256x256 crop is 0.75 MB of float32 input and the full model's heatmaps 17.8 MB per face: past
+# this the run would only exhaust memory, so it is refused before anything is allocated.
+MAX_BATCH = 256
+
+
 def parse_batches(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as e:
         raise MnnEdgeError(f"--batch takes comma-separated integers like 1,4,8, got '{text}'") from e
-    if not values or min(values) < 1:
-        raise MnnEdgeError(f"--batch values must be >= 1, got '{text}'")
+    if not values or min(values) < 1 or max(values) > MAX_BATCH:
+        raise MnnEdgeError(f"--batch values must be between 1 and {MAX_BATCH}, got '{text}'")
     return values
 
 

@@ -37,6 +37,24 @@ def read_onnx_metadata(session) -> ModelMetadata:
     return ModelMetadata.from_json(props[METADATA_KEY])
 
 
+def check_graph_matches(session, meta: ModelMetadata, path: Path) -> None:
+    """The graph is what its metadata says: one (N, 3, S, S) float input named as stored, every
+    listed output present. Metadata copied onto another graph fails here, in one line, instead of
+    deep inside a run."""
+    inputs = session.get_inputs()
+    want = [meta.input_name, 3, meta.input_size, meta.input_size]
+    found = [inputs[0].name, *inputs[0].shape[1:]] if len(inputs) == 1 else None
+    if found != want or inputs[0].type != "tensor(float)" or len(inputs[0].shape) != 4:
+        shapes = ", ".join(f"{i.name} {i.shape} {i.type}" for i in inputs)
+        raise MnnEdgeError(f"{path}: its metadata describes input '{meta.input_name}' (N, 3, {meta.input_size}, "
+                           f"{meta.input_size}) float, the graph has {shapes}: not an mnn-edge export; "
+                           "re-export it with mnn-export")
+    missing = sorted(set(meta.outputs) - {o.name for o in session.get_outputs()})
+    if missing:
+        raise MnnEdgeError(f"{path}: its metadata lists output(s) {', '.join(missing)} that the graph lacks: "
+                           "not an mnn-edge export; re-export it with mnn-export")
+
+
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
@@ -56,6 +74,7 @@ class OnnxRuntimeRunner(Runner):
         except Exception as e:  # ORT raises its own Fail/InvalidProtobuf/... types
             raise MnnEdgeError(f"{self.path} is not a loadable ONNX model: {str(e).splitlines()[0]}") from e
         self.metadata = read_onnx_metadata(self._session)
+        check_graph_matches(self._session, self.metadata, self.path)
         inp = self._session.get_inputs()[0]
         dims = tuple(d if isinstance(d, int) else None for d in inp.shape)
         self.input_spec = InputSpec(inp.name, dims, np.dtype(np.float32))
