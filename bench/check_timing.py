@@ -8,7 +8,9 @@
 then compares the p50s. The interleaved p50 must be within ``--tolerance`` (10%) of the alone p50
 for every artifact, or the script exits 1: a benchmark whose numbers depend on what else it times
 in the same run measures contention, not the model (issue 16). Alone runs go first and last
-(their mean is the reference) so a drift of the machine during the check shows as a spread.
+(their mean is the reference) so a drift of the machine during the check shows as a spread. A
+last column times each file with a bare ``onnxruntime.InferenceSession.run`` (default options,
+fresh process): what the file costs with no toolkit around it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,30 @@ def bench(artifacts: list[str], runs: int, warmup: int, batch: int, threads: int
     return {r["artifact"]: r["latency_ms"]["p50"] for r in doc["records"] if r["batch"] == batch}
 
 
+PLAIN = """
+import sys, time, numpy as np, onnxruntime as ort
+s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+i = s.get_inputs()[0]
+x = np.random.default_rng(1).standard_normal((int(sys.argv[2]), 3, i.shape[2], i.shape[3])).astype(np.float32)
+for _ in range(int(sys.argv[3])):
+    s.run(None, {i.name: x})
+t = []
+for _ in range(int(sys.argv[4])):
+    t0 = time.perf_counter(); s.run(None, {i.name: x}); t.append((time.perf_counter() - t0) * 1000)
+print(float(np.median(t)))
+"""
+
+
+def plain_session_p50(artifact: str, runs: int, warmup: int, batch: int) -> float:
+    """p50 ms of a bare ``onnxruntime.InferenceSession.run`` (default options) in a fresh process:
+    the number a user gets with no toolkit at all, the report's pose FP32 is checked against it."""
+    done = subprocess.run([sys.executable, "-c", PLAIN, artifact, str(batch), str(warmup), str(runs)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"plain InferenceSession run failed: {done.stderr.strip().splitlines()[-1:]}")
+    return float(done.stdout.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifacts", nargs="+", help="artifacts to time (at least two)")
@@ -56,14 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         together = bench(args.artifacts, args.runs, args.warmup, args.batch, args.threads, t / "all.json")
         alone_last = {a: bench([a], args.runs, args.warmup, args.batch, args.threads, t / "b.json")[a]
                       for a in args.artifacts}
+        plain = {a: plain_session_p50(a, args.runs, args.warmup, args.batch) for a in args.artifacts}
     print(f"p50 ms at batch {args.batch}, {args.runs} runs, threads {args.threads} (0 = all cores)")
-    print("| artifact | alone (first, last) | interleaved | interleaved / alone |\n|---|---|---|---|")
+    print("| artifact | alone (first, last) | interleaved | interleaved / alone | bare InferenceSession.run |\n"
+          "|---|---|---|---|---|")
     worst = 0.0
     for a in args.artifacts:
         alone = (alone_first[a] + alone_last[a]) / 2
         ratio = together[a] / alone
         worst = max(worst, abs(ratio - 1))
-        print(f"| {a} | {alone:.1f} ({alone_first[a]:.1f}, {alone_last[a]:.1f}) | {together[a]:.1f} | {ratio:.3f} |")
+        print(f"| {a} | {alone:.1f} ({alone_first[a]:.1f}, {alone_last[a]:.1f}) | {together[a]:.1f} | {ratio:.3f} "
+              f"| {plain[a]:.1f} |")
     ok = worst <= args.tolerance
     print(f"{'PASS' if ok else 'FAIL'}: largest difference {100 * worst:.1f}% (tolerance {100 * args.tolerance:.0f}%)")
     return 0 if ok else 1

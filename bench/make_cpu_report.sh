@@ -5,7 +5,7 @@
 #      540 frames of the held-out people of ../shared/data/real/ytf_keypoints (their annotated
 #      landmarks; pose vs the FSA-Net teacher's labels, made here if missing) -- and latency of
 #      all eight artifacts interleaved; its table and targets go into bench/README.md,
-#   2. mnn-bench --breakdown: end-to-end stages on the held-out images (real JPEG files),
+#   2. mnn-bench --breakdown: end-to-end stages on real frames (the first 32 YTF JPEG files),
 #   3. mnn-report: bench/report/REPORT.md, tradeoff.png, machine.json, from the copied results.
 # Usage: bench/make_cpu_report.sh [CHECKPOINT] [extra bench/quantization.py flags]
 set -euo pipefail
@@ -20,7 +20,7 @@ python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --u
   --eval-data "$REAL" --eval-format keypoints-csv --eval-subset heldout --eval-pose-labels "$LABELS" \
   --calib-data "$REAL" --calib-format keypoints-csv --calib-subset train --calib-limit 128 "$@"
 mnn-bench "$WORK"/export/pose.onnx "$WORK"/export/pose.int8.onnx "$WORK"/export/mnn.onnx "$WORK"/export/mnn.int8.onnx \
-  --breakdown --frames "$WORK"/heldout --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --force --no-progress
+  --breakdown --frames "$REAL" --batch 1 --runs 20 --warmup 3 --json bench/results/breakdown.json --force --no-progress
 # the inputs are committed beside the report: `mnn-report --results ... --bench ...` remakes it
 mkdir -p bench/report
 cp bench/results/quantization.json bench/report/results.json

@@ -169,3 +169,16 @@ def test_breakdown_records_do_not_replace_model_latency() -> None:
     assert row.batch1.latency_ms.p50 == pytest.approx(105.0)  # the plain timing, not the end-to-end one
     only = build_rows([e2e], [])
     assert only[0].batch1.latency_ms.p50 == 500.0
+
+
+def test_the_plot_caption_names_the_accuracy_data():
+    from mnn_edge.report.accuracy import AccuracySet, data_caption
+
+    real = {"root": "../shared/data/real/ytf_keypoints/train", "format": "keypoints-csv", "subset": "heldout",
+            "pose_labels": "teacher labels x.jsonl", "n": 540}
+    caption = data_caption([AccuracySet((), real)])
+    assert caption == ("accuracy: ytf_keypoints/train (keypoints-csv), heldout people, 540 faces, "
+                       "pose vs teacher labels")
+    synthetic = {"root": "work/heldout", "format": "synthetic", "n": 200, "seed": 1}
+    assert data_caption([AccuracySet((), synthetic)]).endswith("200 faces, true labels")
+    assert data_caption([AccuracySet((), real), AccuracySet((), synthetic)]) == ""  # mixed: no single caption

@@ -51,6 +51,19 @@ class AccuracySet:
         return {r.name: r for r in self.results}
 
 
+def data_caption(sets: list[AccuracySet]) -> str:
+    """One line naming the accuracy data when every set shares it (the plot says what it plots)."""
+    datas = {json.dumps(s.data, sort_keys=True) for s in sets}
+    if len(datas) != 1:
+        return ""
+    d = sets[0].data
+    root = Path(str(d.get("root", "?")))
+    where = "/".join(root.parts[-2:]) or str(root)
+    parts = [f"{where} ({d.get('format', '?')})"] + ([f"{d['subset']} people"] if d.get("subset") else [])
+    labels = "pose vs teacher labels" if d.get("pose_labels") else "true labels"
+    return f"accuracy: {', '.join(parts)}, {d.get('n', '?')} faces, {labels}"
+
+
 def clean_metrics(d: dict) -> dict[str, float | int | None]:
     """Keep METRIC_KEYS, NaN -> None, floats rounded to DECIMALS (see the module docstring)."""
     out: dict[str, float | int | None] = {}

@@ -21,7 +21,7 @@ from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.report.accuracy import AccuracySet, load_accuracy
+from mnn_edge.report.accuracy import AccuracySet, data_caption, load_accuracy
 from mnn_edge.report.markdown import render_report
 from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig, load_results, run_pipeline, write_results
 from mnn_edge.report.plot import plot_tradeoff
@@ -112,7 +112,9 @@ def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet
     rows = build_rows(runs, accs)
     if not rows:
         raise MnnEdgeError("the inputs hold no benchmark records and no accuracy results")
-    plotted = plot_tradeoff(rows, cfg.out / PLOT_NAME, title="MNN: accuracy vs speed")
+    caption = data_caption(accs)
+    title = "MNN: accuracy vs speed" + (f"\n{caption}" if caption else "")
+    plotted = plot_tradeoff(rows, cfg.out / PLOT_NAME, title=title)
     if not plotted:
         notes = notes + ["No plot: no artifact has both a latency and an accuracy."]
     machines = [run.machine for run in runs]

@@ -83,7 +83,8 @@ def plot_tradeoff(rows: list[ReportRow], out: Path, title: str = "") -> bool:
     title = f"{title} ({', '.join(setups)})" if len(setups) == 1 and title else title
     if title:
         fig.suptitle(title, fontsize=13)
-    fig.tight_layout(rect=(0, 0.07, 1, 0.95 if title else 1))
+    top = 1.0 if not title else (0.95 if "\n" not in title else 0.91)
+    fig.tight_layout(rect=(0, 0.07, 1, top))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
