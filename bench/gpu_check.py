@@ -141,7 +141,7 @@ def trtexec_times(plan: Path, input_name: str, shape: tuple[int, ...], dla_core:
 
 def machine_facts() -> dict:
     from mnn_edge.runtime.tensorrt.cuda_memory import open_cuda
-    from mnn_edge.runtime.tensorrt.runner import machine_gpu
+    from mnn_edge.runtime.tensorrt.loader import machine_gpu
 
     trt = import_tensorrt()
     cuda = open_cuda()

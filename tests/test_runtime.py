@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
-from mnn_edge.runtime import backend_for, open_runner, tensorrt_available
+from mnn_edge.runtime import Runner, backend_for, open_runner, tensorrt_available
 from mnn_edge.runtime.inputs import random_input
 
 
@@ -80,3 +80,15 @@ def test_preprocess_uses_metadata_normalisation(random_export):
     assert np.allclose(x[0, :, 0, 0], (1.0 - np.array(meta.mean)) / np.array(meta.std), atol=1e-5)
     with pytest.raises(ValueError):
         to_input(np.zeros((128, 128, 3), np.uint8), meta)
+
+
+def test_the_backend_registry_names_real_runners():
+    import importlib
+
+    from mnn_edge.runtime import BACKENDS, SUFFIXES, backend_for
+
+    for entry in BACKENDS:
+        cls = getattr(importlib.import_module(entry.module), entry.runner)
+        assert issubclass(cls, Runner) and cls.backend == entry.name
+        assert all(backend_for(f"x{s}") == entry.name for s in entry.suffixes)
+    assert set(SUFFIXES) == {".onnx", ".pt", ".plan", ".engine"}

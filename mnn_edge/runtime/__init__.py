@@ -6,13 +6,32 @@ in neither torch nor tensorrt (a test asserts it).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime.base import InputSpec, Runner
 
-SUFFIXES = {".onnx": "onnxruntime", ".plan": "tensorrt", ".engine": "tensorrt", ".pt": "pytorch"}
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """Where a backend's runner lives; imported only when an artifact of its kind is opened."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    module: str
+    runner: str
+    host_device: bool  # takes device="cpu"/"cuda" (ONNX Runtime, PyTorch); TensorRT takes a GPU index
+
+
+BACKENDS = (
+    BackendEntry("onnxruntime", (".onnx",), "mnn_edge.runtime.onnxruntime_backend", "OnnxRuntimeRunner", True),
+    BackendEntry("pytorch", (".pt",), "mnn_edge.runtime.torch_backend", "TorchRunner", True),
+    BackendEntry("tensorrt", (".plan", ".engine"), "mnn_edge.runtime.tensorrt.runner", "TensorRTRunner", False),
+)
+SUFFIXES = {suffix: b.name for b in BACKENDS for suffix in b.suffixes}
 
 
 def backend_for(path: str | Path) -> str:
@@ -29,23 +48,17 @@ def tensorrt_available() -> bool:
 
 def open_runner(path: str | Path, device: str = "auto", **kwargs) -> Runner:
     """Load an artifact with the backend its suffix names. ``device``: auto | cpu | cuda."""
-    backend = backend_for(path)
-    if backend == "onnxruntime":
-        from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
-
-        return OnnxRuntimeRunner(path, device="cpu" if device == "auto" else device, **kwargs)
-    if backend == "pytorch":
-        from mnn_edge.runtime.torch_backend import TorchRunner
-
-        return TorchRunner(path, device="cpu" if device == "auto" else device, **kwargs)
-    if not tensorrt_available():
+    entry = next(b for b in BACKENDS if b.name == backend_for(path))
+    if entry.name == "tensorrt" and not tensorrt_available():
         raise MissingDependencyError("TensorRT", "trt", "on a machine with an NVIDIA GPU (a Jetson: use JetPack's "
                                      "python3-libnvinfer) to run .plan engines")
     try:
-        from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
+        runner_cls = getattr(importlib.import_module(entry.module), entry.runner)
     except ImportError as e:
-        raise MnnEdgeError(f"the TensorRT backend is not available in this build: {e}") from e
-    return TensorRTRunner(path, **kwargs)
+        raise MnnEdgeError(f"the {entry.name} backend is not available in this build: {e}") from e
+    if entry.host_device:
+        kwargs["device"] = "cpu" if device == "auto" else device
+    return runner_cls(path, **kwargs)
 
 
-__all__ = ["InputSpec", "Runner", "backend_for", "open_runner", "tensorrt_available"]
+__all__ = ["BACKENDS", "InputSpec", "Runner", "backend_for", "open_runner", "tensorrt_available"]

@@ -5,7 +5,8 @@
 - :mod:`.config`: build recipes -> ``BuildConfig``; :mod:`.compat`: what an ONNX graph needs from
   TensorRT (explicit-quantization rules) before a build is tried.
 - :mod:`.build` (loader): ONNX -> ``.plan`` + JSON :mod:`.sidecar` (``mnn-build``, :mod:`.cli`).
-- :mod:`.runner`: deserialise a plan after the sidecar's checks, bind I/O, execute;
+- :mod:`.loader`: the sidecar's checks, a CUDA context, deserialisation (``load_engine``);
+  :mod:`.runner`: an execution context on the loaded engine, I/O bound once, execute;
   :mod:`.cuda_memory`: device buffers and streams through pycuda or cuda-python.
 
 Nothing here imports tensorrt at import time; ``capabilities.import_tensorrt`` does, when a build

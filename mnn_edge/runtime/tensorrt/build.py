@@ -165,7 +165,7 @@ def build_engine(onnx_path: Path, cfg: BuildConfig, device: int = 0) -> Path:
     plan = choose_typing(caps, cfg, precision, facts)
 
     from mnn_edge.runtime.tensorrt.cuda_memory import open_cuda
-    from mnn_edge.runtime.tensorrt.runner import machine_gpu
+    from mnn_edge.runtime.tensorrt.loader import machine_gpu
 
     cuda = open_cuda(device)  # the GPU's identity for the sidecar, and a current context for the build
     try:

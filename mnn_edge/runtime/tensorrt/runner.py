@@ -4,10 +4,8 @@ Pure Python (no C++ API): the TensorRT Python bindings for the engine, ``cuda_me
 context, stream and buffers. The sequence follows the TensorRT Python API reference and NVIDIA's
 ``samples/python/common_runtime.py``:
 
-1. ``Runtime(logger).deserialize_cuda_engine(plan)`` — returns None (not an exception) when the
-   plan cannot be deserialised ("The ICudaEngine, or None if it could not be deserialized",
-   Runtime docs), so None becomes one clear error. Before that, the sidecar is checked: wrong
-   TensorRT version or GPU, or a plan whose size/sha256 differ (truncated), never reach TensorRT.
+1. :func:`mnn_edge.runtime.tensorrt.loader.load_engine`: the sidecar's checks, a CUDA context,
+   ``Runtime(logger).deserialize_cuda_engine(plan)``. The runner starts from the loaded engine.
 2. I/O tensors by name: ``num_io_tensors`` / ``get_tensor_name(i)`` / ``get_tensor_mode`` /
    ``get_tensor_dtype`` / ``get_tensor_profile_shape(name, 0)`` -> [min, opt, max]
    (ICudaEngine docs). One page-locked host buffer and one device buffer per tensor, sized for the
@@ -30,11 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import require_file
 from mnn_edge.runtime.base import InputSpec, Runner
-from mnn_edge.runtime.tensorrt.capabilities import import_tensorrt
-from mnn_edge.runtime.tensorrt.cuda_memory import CudaSession, open_cuda
-from mnn_edge.runtime.tensorrt.sidecar import GpuInfo, check_compatible, check_plan_file, read_sidecar, rebuild_hint
+from mnn_edge.runtime.tensorrt.loader import LoadedEngine, load_engine
 
 
 def numpy_dtype(trt, trt_dtype) -> np.dtype:
@@ -45,51 +40,30 @@ def numpy_dtype(trt, trt_dtype) -> np.dtype:
         raise MnnEdgeError(f"engine tensor type {trt_dtype} has no numpy equivalent") from e
 
 
-def machine_gpu(cuda: CudaSession) -> GpuInfo:
-    major, minor = cuda.compute_capability()
-    return GpuInfo(cuda.gpu_name(), f"{major}.{minor}")
-
-
 class TensorRTRunner(Runner):
     backend = "tensorrt"
 
     def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, cuda_backend: str | None = None):
-        super().__init__(require_file(path, "TensorRT plan"))
-        trt = import_tensorrt()
-        self._trt = trt
-        self._sidecar = read_sidecar(self.path)
-        check_plan_file(self.path, self._sidecar)
-        self._cuda: CudaSession | None = None
-        self._context = self._engine = self._runtime = None
-        self._cuda = open_cuda(device, cuda_backend)
+        super().__init__(path)
+        self._loaded: LoadedEngine | None = load_engine(path, device, cuda_backend)
+        self._trt, self._cuda, self._engine = self._loaded.trt, self._loaded.cuda, self._loaded.engine
+        self._context = None
         try:
-            check_compatible(self._sidecar, str(trt.__version__), machine_gpu(self._cuda))
-            self._load()
+            with self._cuda.active():
+                self._context = self._engine.create_execution_context()
+                if self._context is None:
+                    raise MnnEdgeError(f"TensorRT could not create an execution context for {self.path} "
+                                       f"(out of GPU memory?)")
+                self._bind_io()
         except BaseException:
             self.close()
             raise
         self.cuda_graph = bool(cuda_graph) and self._cuda.graphs_supported()
-        self.metadata = self._sidecar.metadata
-        self.device = machine_gpu(self._cuda).name
-        self.provider = f"TensorRT {trt.__version__} ({self._cuda.backend}, {self.device})"
+        self.metadata = self._loaded.sidecar.metadata
+        self.device = self._loaded.gpu.name
+        self.provider = f"TensorRT {self._trt.__version__} ({self._cuda.backend}, {self.device})"
 
-    # -- loading -----------------------------------------------------------------------------
-    def _load(self) -> None:
-        trt, sc = self._trt, self._sidecar
-        self._logger = trt.Logger(trt.Logger.WARNING)
-        with self._cuda.active():
-            self._runtime = trt.Runtime(self._logger)
-            if sc.dla_core is not None:
-                self._runtime.DLA_core = sc.dla_core  # Runtime docs: the DLA core the engine executes on
-            self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
-            if self._engine is None:
-                raise MnnEdgeError(f"TensorRT could not deserialise {self.path} (see its log above); rebuild it: "
-                                   f"{rebuild_hint(sc)} --force")
-            self._context = self._engine.create_execution_context()
-            if self._context is None:
-                raise MnnEdgeError(f"TensorRT could not create an execution context for {self.path} "
-                                   f"(out of GPU memory?)")
-            self._bind_io()
+    # -- binding -----------------------------------------------------------------------------
 
     def _bind_io(self) -> None:
         trt, engine, ctx = self._trt, self._engine, self._context
@@ -195,15 +169,15 @@ class TensorRTRunner(Runner):
         return self._outputs_copy(), ms
 
     def close(self) -> None:
-        """Context, engine, runtime (in that order, with our CUDA context current), then buffers."""
-        cuda = getattr(self, "_cuda", None)
-        if cuda is None:
+        """Context (with our CUDA context current), then the loaded engine: engine, runtime, buffers."""
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
             return
         try:
-            with cuda.active():
-                self._context = None
-                self._engine = None
-                self._runtime = None
+            if loaded.cuda is not None:
+                with loaded.cuda.active():
+                    self._context = None
+            self._engine = None
         finally:
-            cuda.close()
-            self._cuda = None
+            loaded.close()
+            self._loaded = self._cuda = None
