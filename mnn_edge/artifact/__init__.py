@@ -10,7 +10,9 @@
 from mnn_edge.artifact.landmarks import LandmarkScheme, landmark_scheme_for, scheme_for
 from mnn_edge.artifact.metadata import (
     DEFAULT_MEAN,
+    DEFAULT_NUM_LANDMARKS,
     DEFAULT_STD,
+    INPUT_SIZE,
     MAX_LANDMARKS,
     METADATA_KEY,
     MODEL_VERSION,
@@ -24,7 +26,8 @@ from mnn_edge.artifact.metadata import (
 from mnn_edge.artifact.names import MODEL_NAMES, ArtifactName, export_onnx_names, kind_of, onnx_sibling
 
 __all__ = [
-    "DEFAULT_MEAN", "DEFAULT_STD", "MAX_LANDMARKS", "METADATA_KEY", "MODEL_NAMES", "MODEL_VERSION", "OUTPUT_UNITS",
+    "DEFAULT_MEAN", "DEFAULT_NUM_LANDMARKS", "DEFAULT_STD", "INPUT_SIZE",
+    "MAX_LANDMARKS", "METADATA_KEY", "MODEL_NAMES", "MODEL_VERSION", "OUTPUT_UNITS",
     "ArtifactName", "Flavour", "LandmarkScheme", "ModelKind", "ModelMetadata", "Precision", "check_num_landmarks",
     "export_onnx_names", "kind_of", "landmark_scheme_for", "onnx_sibling", "scheme_for",
 ]

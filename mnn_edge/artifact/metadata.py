@@ -20,6 +20,13 @@ DEFAULT_MEAN = (0.485, 0.456, 0.406)
 DEFAULT_STD = (0.229, 0.224, 0.225)
 
 
+# The network's crop side (Table 1 of the supplementary material: stage 9 works at 256 px) and
+# the iBUG 68-point scheme of the shipped models: defaults only; an artifact's own values are in
+# its metadata, which every consumer reads.
+INPUT_SIZE = 256
+DEFAULT_NUM_LANDMARKS = 68
+
+
 class ModelKind(str, Enum):
     POSE = "pose"  # encoder-only: pose
     FULL = "full"  # pose, pose_proj, landmarks, visibility
@@ -53,7 +60,7 @@ class ModelMetadata:
     kind: ModelKind
     num_landmarks: int
     input_name: str = "image"
-    input_size: int = 256  # square crop side in pixels
+    input_size: int = INPUT_SIZE  # square crop side in pixels
     layout: str = "NCHW"
     channel_order: str = "RGB"
     # pixel -> (pixel / 255 - mean) / std, per channel in channel_order

@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from mnn_edge.artifact import INPUT_SIZE
 from mnn_edge.data import augment as aug_mod
 from mnn_edge.data.augment import Augment, AugmentDraw
 from mnn_edge.data.readers import load_image_rgb
@@ -81,7 +82,7 @@ def _axis_aligned_pose(pose: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out
 
 
-def crop_sample(sample: FaceSample, image: np.ndarray | None = None, size: int = 256,
+def crop_sample(sample: FaceSample, image: np.ndarray | None = None, size: int = INPUT_SIZE,
                 augment: Augment | AugmentDraw | None = None,
                 rng: np.random.Generator | None = None) -> CropItem:
     """Crop one face to ``size`` x ``size`` RGB with labels in crop px (see the module docstring).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnn_edge.artifact import ModelKind, ModelMetadata
+from mnn_edge.artifact import INPUT_SIZE, ModelKind, ModelMetadata
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import project
@@ -29,7 +29,7 @@ class ConstantRunner(Runner):
     backend = "constant"
 
     def __init__(self, name: str, pose: np.ndarray, landmarks: np.ndarray, visibility: np.ndarray,
-                 size: int = 256):
+                 size: int = INPUT_SIZE):
         super().__init__(f"<baseline:{name}>")
         self.name = name
         self._values = {"pose": np.asarray(pose, np.float32), "pose_proj": np.asarray(pose, np.float32),
@@ -54,14 +54,14 @@ def _label_crop(sample: FaceSample, size: int):
     return crop_sample(sample, image=np.zeros((1, 1, 3), np.uint8), size=size)
 
 
-def zero_baseline(size: int = 256) -> ConstantRunner:
+def zero_baseline(size: int = INPUT_SIZE) -> ConstantRunner:
     lms = project(mean_face(), np.array([0.0, 0.0, 0.0, 0.0, 0.0, 100.0]))
     frontal = FaceSample(image_path="<frontal mean face>", landmarks=lms, angles=np.zeros(3))
     crop = _label_crop(frontal, size)
     return ConstantRunner("zero", crop.pose, crop.landmarks, np.ones(len(lms)), size)
 
 
-def mean_baseline(samples: list[FaceSample], size: int = 256) -> ConstantRunner:
+def mean_baseline(samples: list[FaceSample], size: int = INPUT_SIZE) -> ConstantRunner:
     """Means over the crops of ``samples`` (a training set): pose, landmarks, majority visibility."""
     n = len(mean_face())  # the baselines speak the mean face's landmark scheme (iBUG 68)
     poses, lms, vis = [], [], []

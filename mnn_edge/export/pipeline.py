@@ -15,6 +15,7 @@ import torch
 
 from mnn_edge.artifact import (
     DEFAULT_MEAN,
+    DEFAULT_NUM_LANDMARKS,
     DEFAULT_STD,
     MODEL_NAMES,
     ArtifactName,
@@ -57,7 +58,7 @@ def load_source(cfg: ExportConfig) -> Checkpoint:
     if cfg.random_init:
         print("WARNING: --random-init: exporting RANDOM WEIGHTS. These artifacts are for smoke tests and "
               "benchmarks only; their predictions mean nothing.", file=sys.stderr)
-        n = 68 if cfg.num_landmarks is None else cfg.num_landmarks
+        n = DEFAULT_NUM_LANDMARKS if cfg.num_landmarks is None else cfg.num_landmarks
         model = MNN(n)
         init_weights(model, seed=0)
         return Checkpoint(model=model.eval(), mean=DEFAULT_MEAN, std=DEFAULT_STD,

@@ -13,9 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mnn_edge.artifact import INPUT_SIZE
+
 
 class LandmarkDecoder(nn.Module):
-    def __init__(self, size: int = 256):
+    def __init__(self, size: int = INPUT_SIZE):
         super().__init__()
         ys, xs = torch.meshgrid(torch.arange(size, dtype=torch.float32),
                                 torch.arange(size, dtype=torch.float32), indexing="ij")

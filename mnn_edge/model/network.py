@@ -14,9 +14,8 @@ import math
 import torch
 from torch import nn
 
-from mnn_edge.artifact import check_num_landmarks
+from mnn_edge.artifact import DEFAULT_NUM_LANDMARKS, INPUT_SIZE, check_num_landmarks
 
-INPUT_SIZE = 256
 STAGES = tuple(range(9, 0, -1))  # 9 (256 px) ... 1 (1 px)
 BOTTLENECK = 64
 # Raw head outputs are scaled into physical units inside the graph (no parameters), so every
@@ -124,7 +123,7 @@ class MNN(nn.Module):
     :mod:`mnn_edge.model.decode` so that training can use the logits directly.
     """
 
-    def __init__(self, num_landmarks: int = 68):
+    def __init__(self, num_landmarks: int = DEFAULT_NUM_LANDMARKS):
         super().__init__()
         check_num_landmarks(num_landmarks)
         self.num_landmarks = num_landmarks

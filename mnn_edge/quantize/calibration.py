@@ -34,7 +34,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from mnn_edge.artifact import ModelMetadata
+from mnn_edge.artifact import INPUT_SIZE, ModelMetadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_text_file, write_text_atomic
 
@@ -199,7 +199,7 @@ def inputs_from_synthetic(n: int, meta: ModelMetadata, seed: int = 1234, folder:
         return inputs_from_dataset(out, "synthetic", meta, limit=n, progress=progress)
 
 
-def random_inputs(n: int, size: int = 256, seed: int = 0) -> np.ndarray:
+def random_inputs(n: int, size: int = INPUT_SIZE, seed: int = 0) -> np.ndarray:
     """Normalised-looking noise: for smoke tests only (ranges from noise are meaningless)."""
     from mnn_edge.runtime.inputs import random_input
 

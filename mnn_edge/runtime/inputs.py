@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnn_edge.artifact import INPUT_SIZE
 
-def random_input(batch: int, size: int = 256, seed: int = 0) -> np.ndarray:
+
+def random_input(batch: int, size: int = INPUT_SIZE, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype(np.float32)

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from mnn_edge.artifact import check_num_landmarks
+from mnn_edge.artifact import DEFAULT_NUM_LANDMARKS, check_num_landmarks
 from mnn_edge.data.augment import Augment
 from mnn_edge.data.readers import DataSource
 from mnn_edge.data.sample import FORMATS
@@ -71,7 +71,7 @@ class TrainConfig:
     out: Path = Path("runs/train")  # run folder: last.pt, model_fp16.pt, log.jsonl
     limit: int | None = None  # read at most this many training faces
     val_limit: int | None = 64  # validate on at most this many faces (each costs a forward pass)
-    num_landmarks: int = 68
+    num_landmarks: int = DEFAULT_NUM_LANDMARKS
     batch: int = 8
     epochs: int = 10
     epoch_steps: int = 0  # steps per "epoch" (validation + log cadence); 0 = one pass over the data

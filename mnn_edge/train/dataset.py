@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from mnn_edge.artifact import DEFAULT_NUM_LANDMARKS, INPUT_SIZE
 from mnn_edge.data.sample import CropItem, FaceSample
 
 
@@ -53,7 +54,7 @@ def item_to_tensors(item: CropItem, num_landmarks: int, mean, std) -> dict[str, 
 class CropDataset(Dataset):
     """Standard crops of ``samples`` with optional augmentation, reproducible for (seed, epoch, index)."""
 
-    def __init__(self, samples: list[FaceSample], num_landmarks: int = 68, size: int = 256,
+    def __init__(self, samples: list[FaceSample], num_landmarks: int = DEFAULT_NUM_LANDMARKS, size: int = INPUT_SIZE,
                  mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), augment=None, seed: int = 0):
         self.samples = samples
         self.num_landmarks = num_landmarks
