@@ -1,7 +1,8 @@
 """Before/after check for refactors: run every command on fixed inputs and digest what it writes.
 
     python bench/output_digest.py --out runs/digest/before     # on the old commit
-    python bench/output_digest.py --out runs/digest/after      # on the new one
+    python bench/output_digest.py --out runs/digest/after \
+        --report-input runs/digest/before/report_input.json     # on the new one, same report input
     python bench/output_digest.py --compare runs/digest/before runs/digest/after
 
 Each command writes into ``OUT/files``; ``OUT/digest.json`` holds, per file, its SHA-256 and, for
@@ -33,7 +34,7 @@ VOLATILE = ("ms", "fps", "p50", "p90", "p99", "mean", "min", "max", "std", "elap
             "date", "machine", "load", "throughput", "per_s", "created", "host", "runs", "timing")
 
 
-def commands(files: Path) -> list[list[str]]:
+def commands(files: Path, report_input: Path) -> list[list[str]]:
     exp = files / "export"
     return [
         ["mnn-export", "--out", str(exp), "--int8", "--fp16", "--calib", str(CALIB), "--calib-format",
@@ -48,7 +49,7 @@ def commands(files: Path) -> list[list[str]]:
          "--json", str(files / "bench.json"), "--no-progress"],
         ["mnn-run", "--engine", str(exp / "mnn.int8.onnx"), "--images", str(IMAGES), "--no-display",
          "--json", str(files / "run.jsonl"), "--quiet"],
-        ["mnn-report", "--results", "bench/report/results.json", "--out", str(files / "report")],
+        ["mnn-report", "--results", str(report_input), "--out", str(files / "report")],
     ]
 
 
@@ -78,13 +79,15 @@ def digest_file(path: Path, out: Path) -> dict:
     return entry
 
 
-def run_all(out: Path) -> int:
+def run_all(out: Path, report_input: Path) -> int:
     if out.exists():
         shutil.rmtree(out)
     files = out / "files"
     files.mkdir(parents=True)
+    pinned = out / "report_input.json"  # mnn-report's input, kept so the next run can use the same
+    shutil.copy(report_input, pinned)
     log = []
-    for cmd in commands(files):
+    for cmd in commands(files, pinned):
         res = subprocess.run(cmd, capture_output=True, text=True)
         text = res.stdout
         log.append({"cmd": " ".join(cmd[:1]), "rc": res.returncode})
@@ -137,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="folder for this run's outputs and digest.json")
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     ap.add_argument("--redigest", type=Path, metavar="OUT", help="digest an earlier run's files again")
+    ap.add_argument("--report-input", type=Path, default=Path("bench/report/results.json"),
+                    help="mnn-report's results file; for an after-run, the before-run's OUT/report_input.json")
     args = ap.parse_args(argv)
     if args.redigest:
         redigest(args.redigest)
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return compare(*args.compare)
     if args.out is None:
         ap.error("give --out or --compare")
-    return run_all(args.out)
+    return run_all(args.out, args.report_input)
 
 
 if __name__ == "__main__":
