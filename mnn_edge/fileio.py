@@ -104,7 +104,7 @@ def _umask() -> int:
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")  # not the locale's: every file here is UTF-8
 
 
 def sha256_file(path: str | os.PathLike) -> str:

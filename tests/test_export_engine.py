@@ -14,9 +14,9 @@ from trt_double.install import installed
 import mnn_edge.export.cli as export_cli
 import mnn_edge.export.pipeline as export_pipeline
 from mnn_edge.artifact import MODEL_NAMES, ModelKind
+from mnn_edge.artifact.sidecar import read_sidecar
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime import tensorrt_available
-from mnn_edge.runtime.tensorrt.sidecar import read_sidecar
 
 
 @pytest.fixture

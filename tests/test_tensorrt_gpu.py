@@ -14,10 +14,10 @@ import pytest
 from trt_double.models import reference, write_tiny
 
 from mnn_edge.artifact import Precision
+from mnn_edge.artifact.sidecar import sidecar_path
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.runtime.tensorrt.build import build_engine
 from mnn_edge.runtime.tensorrt.config import BuildConfig
-from mnn_edge.runtime.tensorrt.sidecar import sidecar_path
 
 
 def _why_not() -> str:

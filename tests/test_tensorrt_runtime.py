@@ -14,13 +14,13 @@ from trt_double.install import installed
 from trt_double.models import reference, write_tiny
 
 from mnn_edge.artifact import Precision
+from mnn_edge.artifact.sidecar import sidecar_path
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.fileio import sha256_file
 from mnn_edge.runtime import open_runner
 from mnn_edge.runtime.tensorrt.build import build_engine
 from mnn_edge.runtime.tensorrt.config import BuildConfig
 from mnn_edge.runtime.tensorrt.runner import TensorRTRunner
-from mnn_edge.runtime.tensorrt.sidecar import sidecar_path
 
 X3 = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
 

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from mnn_edge.artifact import Precision, check_num_landmarks
+from mnn_edge.artifact.triton import ServingConfig, add_triton_arguments, serving_config_from_args
 from mnn_edge.checkpoint import default_checkpoint_path
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target recipe for the builds (e.g. engines/orin-nano.toml); see mnn-build --help")
     e.add_argument("--engines-dir", type=Path, default=None,
                    help="where the plans and timing cache go (default: the recipe's out_dir, else engines/)")
+    add_triton_arguments(p)
     return p
 
 
@@ -138,7 +140,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
                         keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
                         onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
                         sensitivity_images=args.sensitivity_images, engine=engine_precisions(args),
-                        engine_recipe=args.engine_recipe, engines_dir=args.engines_dir)
+                        engine_recipe=args.engine_recipe, engines_dir=args.engines_dir,
+                        triton_repo=args.triton_repo, serving=serving_config_from_args(args) or ServingConfig())
 
 
 def engine_precisions(args: argparse.Namespace) -> tuple[Precision, ...]:

@@ -21,8 +21,10 @@ from mnn_edge.artifact import (
     ArtifactName,
     ModelKind,
     Precision,
+    export_onnx_names,
     landmark_scheme_for,
 )
+from mnn_edge.artifact.triton import ServingConfig, write_triton_model
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import export_onnx
@@ -52,6 +54,8 @@ class ExportConfig:
     engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
     engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
     engines_dir: Path | None = None  # where those plans (and the timing cache) go; None: the recipe's choice
+    triton_repo: Path | None = None  # also add every written ONNX artifact to this Triton model repository
+    serving: ServingConfig = ServingConfig()
 
 
 def load_source(cfg: ExportConfig) -> Checkpoint:
@@ -151,6 +155,8 @@ def run_export(cfg: ExportConfig) -> int:
 def export(cfg: ExportConfig) -> int:
     if cfg.onnx:
         export_quantized(cfg, fp32_sources(cfg))
+        if cfg.triton_repo is not None:
+            add_to_triton(cfg)
         return 0
     if cfg.quantize is not None:
         refuse_existing_variants(cfg, list(MODEL_NAMES.values()))  # before the (slow) FP32 export
@@ -162,7 +168,17 @@ def export(cfg: ExportConfig) -> int:
         export_quantized(cfg, {MODEL_NAMES[kind]: path for kind, path in paths.items()})
     if cfg.engine:
         build_engines(cfg)
+    if cfg.triton_repo is not None:
+        add_to_triton(cfg)
     return 0
+
+
+def add_to_triton(cfg: ExportConfig) -> None:
+    """--triton-repo: every ONNX artifact in the output folder becomes one model of the repository."""
+    for name in export_onnx_names():
+        if (cfg.out / name).is_file():
+            folder = write_triton_model(cfg.out / name, cfg.triton_repo, cfg.serving, force=cfg.force)
+            print(f"wrote {folder}/config.pbtxt + 1/model.onnx")
 
 
 def build_engines(cfg: ExportConfig) -> None:

@@ -4,7 +4,7 @@
   :mod:`.api_surface` + ``api_names/``: the names each supported release has, checked in CI.
 - :mod:`.config`: build recipes -> ``BuildConfig``; :mod:`.compat`: what an ONNX graph needs from
   TensorRT (explicit-quantization rules) before a build is tried.
-- :mod:`.build` (loader): ONNX -> ``.plan`` + JSON :mod:`.sidecar` (``mnn-build``, :mod:`.cli`).
+- :mod:`.build`: ONNX -> ``.plan`` + JSON sidecar (:mod:`mnn_edge.artifact.sidecar`; ``mnn-build``, :mod:`.cli`).
 - :mod:`.loader`: the sidecar's checks, a CUDA context, deserialisation (``load_engine``);
   :mod:`.runner`: an execution context on the loaded engine, I/O bound once, execute;
   :mod:`.cuda_memory`: device buffers and streams through pycuda or cuda-python.

@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.artifact import MODEL_NAMES, ArtifactName, ModelMetadata, Precision
+from mnn_edge.artifact.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path, refuse_existing, require_file, sha256_file
 from mnn_edge.runtime.tensorrt.capabilities import Capabilities, import_tensorrt
 from mnn_edge.runtime.tensorrt.compat import check_trt_compat
 from mnn_edge.runtime.tensorrt.config import MIB, BuildConfig
-from mnn_edge.runtime.tensorrt.sidecar import EngineSidecar, TensorInfo, sidecar_path, write_sidecar
 from mnn_edge.runtime.tensorrt.typing_plan import (
     OnnxFacts,
     TypingPlan,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mnn_edge.artifact import Precision
+from mnn_edge.artifact.triton import add_triton_arguments, serving_config_from_args, write_triton_model
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.runtime.tensorrt.build import build_engine, build_engines_for_export
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=int, default=0, help="CUDA device index")
     p.add_argument("--force", action="store_true", help="overwrite existing plans and sidecars")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_triton_arguments(p)
     return p
 
 
@@ -76,6 +78,7 @@ def config_from_args(args: argparse.Namespace) -> BuildConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    serving = serving_config_from_args(args)  # checked before the (slow) builds
     for src in args.onnx:
         if not src.exists():
             raise MnnEdgeError(f"{src} not found")
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             plans.append(build_engine(src, cfg, device=args.device))
     for plan in plans:
         print(f"wrote {plan} ({plan.stat().st_size / 1e6:.1f} MB) + {plan.with_suffix('.json').name}")
+    if serving is not None:
+        for plan in plans:  # max_batch_size from each plan's profile (its sidecar)
+            folder = write_triton_model(plan, args.triton_repo, serving, force=cfg.force)
+            print(f"wrote {folder}/config.pbtxt + 1/model.plan")
     return 0
 
 

@@ -13,11 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import require_file
-from mnn_edge.runtime.tensorrt.capabilities import import_tensorrt
-from mnn_edge.runtime.tensorrt.cuda_memory import CudaSession, open_cuda
-from mnn_edge.runtime.tensorrt.sidecar import (
+from mnn_edge.artifact.sidecar import (
     EngineSidecar,
     GpuInfo,
     check_compatible,
@@ -25,6 +21,10 @@ from mnn_edge.runtime.tensorrt.sidecar import (
     read_sidecar,
     rebuild_hint,
 )
+from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import require_file
+from mnn_edge.runtime.tensorrt.capabilities import import_tensorrt
+from mnn_edge.runtime.tensorrt.cuda_memory import CudaSession, open_cuda
 
 
 def machine_gpu(cuda: CudaSession) -> GpuInfo:
