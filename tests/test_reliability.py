@@ -247,3 +247,58 @@ def test_mnn_edge_metadata_copied_onto_another_graph_fails_on_its_shapes(random_
     onnx.save(foreign2, str(tmp_path / "foreign2.onnx"))
     with pytest.raises(MnnEdgeError, match="lists output\\(s\\) pose that the graph lacks"):
         open_runner(tmp_path / "foreign2.onnx")
+
+
+def test_an_int8_artifact_that_drifts_too_far_is_removed_unless_allowed(random_export, tmp_path, capsys,
+                                                                         monkeypatch):
+    """Beyond the drift limit (broken ranges in real use; here the limit is lowered, since a
+    random-weight model's outputs barely move), mnn-export removes the INT8 file and fails, or keeps
+    it with a warning under --allow-drift."""
+    from mnn_edge.runtime import compare
+
+    monkeypatch.setattr(compare, "DRIFT_LIMIT", compare.Tolerance(pose_deg=1e-3, landmark_px=1e-3))
+    args = ["--onnx", str(random_export / "pose.onnx"), "--out", str(tmp_path / "q"), "--int8", "--calib-random",
+            "4", "--ranges-dir", str(tmp_path / "q"), "--no-progress"]
+    _fails_with_one_line(capsys, "mnn-export", args, "drifts too far from pose.onnx")
+    assert not (tmp_path / "q" / "pose.int8.onnx").exists() and not (tmp_path / "q" / "pose.int8-trt.onnx").exists()
+    assert run_cli(_cli("mnn-export"), [*args, "--allow-drift", "--force"]) == 0
+    assert "kept by --allow-drift" in capsys.readouterr().out
+    assert (tmp_path / "q" / "pose.int8.onnx").is_file()
+
+
+def test_a_box_outside_the_frame_is_said_once(capsys):
+    from mnn_edge.run.detect import FixedBoxDetector
+
+    det = FixedBoxDetector([(10, 10, 60, 60), (900, 900, 950, 950)])
+    frame = np.zeros((120, 160, 3), np.uint8)
+    assert [len(det.detect(frame)) for _ in range(3)] == [1, 1, 1]
+    err = capsys.readouterr().err
+    assert err.count("warning: --box 900,900,950,950 lies outside the 160x120 frame") == 1
+
+
+def test_a_truncated_video_is_said(tmp_path, capsys):
+    from mnn_edge.run.sources import VideoSource
+    from mnn_edge.run.synth_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=20)
+    source = VideoSource(video)
+    source.total = 60  # what a damaged file's header may still announce
+    assert len(list(source)) == 20
+    source.close()
+    assert "ended after 20 of the 60 frames its header announces" in capsys.readouterr().err
+
+
+def test_building_a_half_exported_folder_says_what_is_missing(tmp_path, capsys):
+    from trt_double.install import installed
+    from trt_double.models import write_tiny
+
+    from mnn_edge.artifact import Precision
+    from mnn_edge.runtime.tensorrt.build import build_engines_for_export
+    from mnn_edge.runtime.tensorrt.config import BuildConfig
+
+    write_tiny(tmp_path / "export", Precision.FP32)  # pose.onnx only
+    with installed("10.3"):
+        plans = build_engines_for_export(tmp_path / "export", [Precision.FP32],
+                                         BuildConfig(out_dir=tmp_path / "e", timing_cache=None, progress=False))
+    assert [p.name for p in plans] == ["pose.fp32.plan"]
+    assert "has no mnn.onnx; building the other model only" in capsys.readouterr().err

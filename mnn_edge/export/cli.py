@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "calibrating; they must come from the same checkpoint")
     q.add_argument("--ranges-dir", type=Path, default=Path("calibration"),
                    help="where new range tables are written (<model>.ranges.json)")
+    q.add_argument("--allow-drift", action="store_true",
+                   help="keep a quantized artifact whose drift from FP32 on noise inputs is beyond the limit "
+                        "(mean 5 deg / 8 px: broken ranges), with a warning; without it such a file is removed")
     q.add_argument("--sensitivity", action="store_true",
                    help="with --int8: quantize one node group (a network stage) at a time and write a table of "
                         "each group's effect on pose MAE and landmark NME against FP32 (sensitivity.json/.md)")
@@ -141,7 +144,8 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
                         onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
                         sensitivity_images=args.sensitivity_images, engine=engine_precisions(args),
                         engine_recipe=args.engine_recipe, engines_dir=args.engines_dir,
-                        triton_repo=args.triton_repo, serving=serving_config_from_args(args) or ServingConfig())
+                        allow_drift=args.allow_drift, triton_repo=args.triton_repo,
+                        serving=serving_config_from_args(args) or ServingConfig())
 
 
 def engine_precisions(args: argparse.Namespace) -> tuple[Precision, ...]:

@@ -54,6 +54,7 @@ class ExportConfig:
     engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
     engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
     engines_dir: Path | None = None  # where those plans (and the timing cache) go; None: the recipe's choice
+    allow_drift: bool = False  # keep a quantized artifact beyond compare.DRIFT_LIMIT (with a warning)
     triton_repo: Path | None = None  # also add every written ONNX artifact to this Triton model repository
     serving: ServingConfig = ServingConfig()
 
@@ -141,7 +142,7 @@ def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
     print_summary(result)
     for stem, src in fp32.items():
         variants = [p for p in result.artifacts.values() if p.name.startswith(f"{stem}.")]
-        for line in drift_lines(src, variants):
+        for line in drift_lines(src, variants, allow_drift=cfg.allow_drift):
             print(line)
 
 

@@ -244,28 +244,45 @@ def print_summary(result: QuantizeResult, file=None) -> None:
         print(line, file=file)
 
 
-def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1, 4)) -> list[str]:
+def drift_lines(fp32: Path, artifacts: list[Path], batches: tuple[int, ...] = (1, 4),
+                allow_drift: bool = False) -> list[str]:
     """Run each artifact next to its FP32 model (ONNX Runtime, CPU) and report the largest drift.
 
-    Informational (random-weight drift says little), but it fails loudly when an artifact does not
-    run, returns other shapes or non-finite values.
+    Fails loudly when an artifact does not run, returns other shapes or non-finite values, or drifts
+    beyond ``compare.DRIFT_LIMIT`` (mean angle or landmark difference): such an artifact is removed
+    and the run fails, unless ``allow_drift`` keeps it with a warning.
     """
-    from mnn_edge.runtime.compare import compare_outputs
+    from mnn_edge.runtime.compare import DRIFT_LIMIT, compare_outputs
     from mnn_edge.runtime.inputs import random_input
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
-    lines = []
+    lines, too_far = [], []
     with OnnxRuntimeRunner(fp32) as ref_runner:
         refs = {b: ref_runner.infer(random_input(b, seed=100 + b)) for b in batches}
     for path in artifacts:
         worst: dict[str, float] = {}
+        within, mean = True, (0.0, 0.0)  # the worst batch's mean angle / landmark difference
         with OnnxRuntimeRunner(path) as runner:
             for b in batches:
                 diff = compare_outputs(refs[b], runner.infer(random_input(b, seed=100 + b)),
                                        f"{path.name} (batch {b})")
                 for name, v in diff.max_abs.items():
                     worst[name] = max(worst.get(name, 0.0), v)
+                within = within and diff.within(DRIFT_LIMIT)
+                mean = (max(mean[0], diff.pose_deg_mean), max(mean[1], diff.landmark_px_mean or 0.0))
         parts = "; ".join(f"{k} {v:.3g}" for k, v in worst.items())
         sizes = ", ".join(map(str, batches))
         lines.append(f"drift {path.name} vs {fp32.name} (noise inputs, batch {sizes}, max abs): {parts}")
+        if within:
+            continue
+        limit = (f"mean {mean[0]:.2f} deg / {mean[1]:.2f} px, limit {DRIFT_LIMIT.pose_deg} deg / "
+                 f"{DRIFT_LIMIT.landmark_px} px")
+        if allow_drift:
+            lines.append(f"WARNING: {path.name} drifts beyond the limit ({limit}); kept by --allow-drift")
+        else:
+            too_far.append(f"{path.name} ({limit})")
+            path.unlink(missing_ok=True)
+    if too_far:
+        raise MnnEdgeError(f"{'; '.join(too_far)}: drifts too far from {fp32.name}, removed. Check the range "
+                           "tables (recalibrate), or pass --allow-drift to keep them")
     return lines

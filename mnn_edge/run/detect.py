@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -194,14 +195,19 @@ class FixedBoxDetector:
             if not (b[2] > b[0] and b[3] > b[1]):
                 raise MnnEdgeError(f"--box {','.join(f'{v:g}' for v in b)}: need x1 > x0 and y1 > y0")
         self.boxes = [np.asarray(b, dtype=np.float64) for b in boxes]
+        self._warned: set[tuple[int, int, int]] = set()
 
     def detect(self, image_bgr: np.ndarray) -> list[Detection]:
         h, w = image_bgr.shape[:2]
         out = []
-        for b in self.boxes:
+        for i, b in enumerate(self.boxes):
             c = np.clip(b, [0, 0, 0, 0], [w - 1, h - 1, w - 1, h - 1])
             if c[2] - c[0] >= 4 and c[3] - c[1] >= 4:
                 out.append(Detection(c, 1.0, None))
+            elif (i, w, h) not in self._warned:  # once per box and frame size, not once per frame
+                self._warned.add((i, w, h))
+                print(f"warning: --box {','.join(f'{v:g}' for v in b)} lies outside the {w}x{h} frame: "
+                      "no face is cropped there", file=sys.stderr)
         return out
 
 

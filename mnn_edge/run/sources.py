@@ -115,6 +115,10 @@ class VideoSource:
             if not ok or image is None:
                 if index == 0:
                     raise MnnEdgeError(f"cannot read any frame from video {self.path}")
+                # the container's count is approximate for some codecs: only a clear shortfall is said
+                if self.total is not None and index < 0.95 * self.total - 1:
+                    print(f"warning: video {self.path} ended after {index} of the {self.total} frames its "
+                          "header announces (truncated or damaged?)", file=sys.stderr)
                 return
             ts = index / self.fps if self.fps else float(index)
             yield Frame(index, ts, to_bgr8(image))

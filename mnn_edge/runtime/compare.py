@@ -40,6 +40,11 @@ PRECISION_TOLERANCE = {Precision.FP32: Tolerance(0.05, 0.1), Precision.FP16: Tol
                        Precision.INT8: Tolerance(1.0, 2.0)}
 
 
+# A quantized artifact this far from its FP32 model on the drift check's noise inputs is broken
+# (ranges that clip everything, a wrong table), not imprecise: INT8 of the starter drifts ~0.3 deg.
+DRIFT_LIMIT = Tolerance(pose_deg=5.0, landmark_px=8.0)
+
+
 @dataclass(frozen=True)
 class OutputDiff:
     max_abs: dict[str, float]  # output -> largest elementwise |difference|

@@ -292,9 +292,10 @@ def build_engines_for_export(export_dir: Path, precisions, cfg: BuildConfig, dev
     export_dir = Path(export_dir)
     wanted = [Precision(p) for p in precisions]
     caps = Capabilities.of(import_tensorrt())
-    jobs = []
+    jobs, missing = [], []
     for model in MODEL_NAMES.values():
         if not (export_dir / ArtifactName.for_model(model).onnx()).is_file():
+            missing.append(ArtifactName.for_model(model).onnx())
             continue
         for p in wanted:
             src = source_for_export(export_dir, model, p, caps)
@@ -303,4 +304,7 @@ def build_engines_for_export(export_dir: Path, precisions, cfg: BuildConfig, dev
             jobs.append((src, p))
     if not jobs:
         raise MnnEdgeError(f"{export_dir} has no pose.onnx or mnn.onnx; run mnn-export first")
+    if missing:  # a half-written export folder: say what is not built, not only what is
+        print(f"note: {export_dir} has no {' or '.join(missing)}; building the other model only "
+              "(re-run mnn-export for both)", file=sys.stderr)
     return [build_engine(src, cfg.with_(precision=p), device) for src, p in jobs]
