@@ -79,11 +79,12 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
 def remove_stale_parts(target: Path) -> None:
     """Remove ``.NAME.<pid>.<random>.part`` files beside ``target`` whose writer process is gone
     (a run killed by SIGKILL or a power cut cannot clean up after itself)."""
-    prefix = f".{target.name}."
-    for part in target.parent.glob(f"{glob.escape(prefix)}*.part"):
-        pid = part.name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            part.unlink(missing_ok=True)
+    # ``..NAME.<pid>....part``: a temporary of a temporary, as exports before 2026-12-03 left them
+    for prefix in (f".{target.name}.", f"..{target.name}."):
+        for part in target.parent.glob(f"{glob.escape(prefix)}*.part"):
+            pid = part.name[len(prefix):].split(".", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                part.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:

@@ -17,20 +17,24 @@ import torch
 from mnn_edge.artifact import ModelKind, ModelMetadata
 from mnn_edge.artifact.onnx_io import set_metadata
 from mnn_edge.checkpoint import Checkpoint
-from mnn_edge.fileio import atomic_path
 from mnn_edge.model.deploy import deploy_module
 
 OPSET = 17
 
 
 def export_onnx(ckpt: Checkpoint, kind: ModelKind, path: str | Path, keep_heatmaps: bool = False) -> ModelMetadata:
-    """Export one model to ``path`` with dynamic batch and embedded metadata."""
+    """Export one model to ``path`` with dynamic batch and embedded metadata.
+
+    Writes ``path`` directly: the caller gives a temporary and renames it once the parity check has
+    passed (:func:`mnn_edge.export.pipeline.export_fp32`), so there is one temporary per artifact,
+    the one the next run recognises and cleans."""
     module = deploy_module(ckpt.model, kind, keep_heatmaps)
     meta = ckpt.metadata(kind, module.output_names, extra={"opset": OPSET})
     size = meta.input_size
     dummy = torch.zeros(1, 3, size, size)
     dynamic = {meta.input_name: {0: "batch"}} | {name: {0: "batch"} for name in module.output_names}
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    tmp = Path(path)
+    with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of torch.export; see the module docstring.
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (dummy,), str(tmp), opset_version=OPSET, dynamo=False,
