@@ -20,12 +20,26 @@ from pathlib import Path
 from mnn_edge.errors import MnnEdgeError
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` whose error names the real problem: a path component that is a file says so
+    (not "File exists"), anything else gives the system's reason."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise MnnEdgeError(f"cannot write to {path}: {blocker} is a file, not a folder") from e
+    except OSError as e:
+        raise MnnEdgeError(f"cannot write to {path}: {e.strerror}") from e
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
     target = Path(target)
+    make_folder(target.parent)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_parts(target)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent)
     except OSError as e:
@@ -54,8 +68,8 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
 
     target = Path(target)
     lock = target.with_name(f".{target.name}.lock")
+    make_folder(target.parent)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
     except OSError as e:
         raise MnnEdgeError(f"cannot write to {target.parent}: {e.strerror}") from e

@@ -398,3 +398,16 @@ def test_mnn_run_soak_memory_stays_flat(tmp_path, monkeypatch):
     grown = marks[6000] - marks[1000]
     print(f"resident memory change over 5,000 frames: {grown / 1e6:+.3f} MB")
     assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 5,000 frames"
+
+
+@pytest.mark.parametrize("command", ["mnn-export", "mnn-eval"])
+def test_an_output_under_a_file_says_so(command, random_export, tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    if command == "mnn-export":
+        args = ["--random-init", "--out", str(blocker)]
+    else:
+        args = ["--artifact", str(random_export / "pose.onnx"), "--data", "../shared/data/samples/aflw2000",
+                "--format", "aflw2000", "--json", str(blocker / "r.json"), "--no-progress"]
+    _fails_with_one_line(capsys, command, args, f"{blocker} is a file, not a folder")
+    assert blocker.read_text() == "x"

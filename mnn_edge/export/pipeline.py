@@ -28,7 +28,7 @@ from mnn_edge.artifact.triton import ServingConfig, write_triton_model
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import export_onnx
-from mnn_edge.fileio import atomic_path, claim_output, refuse_existing
+from mnn_edge.fileio import atomic_path, claim_output, make_folder, refuse_existing
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.pipeline import QuantizeConfig
@@ -150,6 +150,7 @@ def run_export(cfg: ExportConfig) -> int:
     """:func:`export` holding the output folder: a second export into it is refused, not left to
     replace files the first is still writing (both used to print "wrote")."""
     with claim_output(cfg.out, "export folder"):
+        make_folder(cfg.out)  # before the slow part: an --out that is a file fails here, in one line
         return export(cfg)
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import atomic_path
+from mnn_edge.fileio import atomic_path, make_folder
 
 # Bound at import: reading a finished video back must not go through a capture that tests (or a
 # camera shim) swap in for cv2.VideoCapture.
@@ -80,10 +80,7 @@ class VideoSink:
             raise MnnEdgeError(f"--output {path}: video suffix must be one of {', '.join(VIDEO_CODECS)}")
         self.path = path
         self.fps = fps
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise MnnEdgeError(f"cannot write to {path.parent}: {e.strerror}") from e
+        make_folder(path.parent)
         self._tmp = path.with_name(f".{path.name}.partial{suffix}")  # OpenCV picks the container by suffix
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None

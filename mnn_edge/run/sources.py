@@ -172,7 +172,8 @@ class CameraSource:
                 return cap
             print(f"warning: camera {self.index}: open attempt {attempt + 1} of {self.retries + 1} failed",
                   file=sys.stderr)
-        raise MnnEdgeError(f"camera {self.index} did not open after {self.retries + 1} attempts "
+        n = self.retries + 1
+        raise MnnEdgeError(f"camera {self.index} did not open after {n} attempt{'s' if n != 1 else ''} "
                            "(is it connected, and not in use by another program?)")
 
     def __iter__(self) -> Iterator[Frame]:
