@@ -411,3 +411,35 @@ def test_an_output_under_a_file_says_so(command, random_export, tmp_path, capsys
                 "--format", "aflw2000", "--json", str(blocker / "r.json"), "--no-progress"]
     _fails_with_one_line(capsys, command, args, f"{blocker} is a file, not a folder")
     assert blocker.read_text() == "x"
+
+
+def test_a_killed_mnn_run_leaves_no_json_lines_under_the_final_name(random_export, tmp_path):
+    """SIGKILL part-way: the JSON lines stay in the hidden partial file (never the final name), and
+    the next run replaces it and finishes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mnn_edge.run.synth_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=40)
+    out = tmp_path / "out.jsonl"
+    code = "import sys; sys.argv[0] = 'mnn-run'; from mnn_edge.run.cli import entry; raise SystemExit(entry())"
+    argv = ["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--box", "60,50,200,210",
+            "--no-display", "--quiet", "--json", str(out)]
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / ".out.jsonl.partial"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if partial.exists() and partial.stat().st_size > 0:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert not out.exists()
+    assert run_cli(_cli("mnn-run"), argv) == 0
+    assert len(out.read_text().splitlines()) == 40 and not partial.exists()
