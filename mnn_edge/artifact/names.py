@@ -74,8 +74,6 @@ class ArtifactName:
             return cls(kind)
         if tag == Precision.FP16.value:
             return cls(kind, Precision.FP16)
-        if tag == Precision.INT8.value:
-            return cls(kind, Precision.INT8)
         return None
 
 

@@ -16,7 +16,7 @@ other shapes or non-finite values is an error, not a large number.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def compare_outputs(reference: Mapping[str, np.ndarray], candidate: Mapping[str,
         span = lm_ref.max(axis=1) - lm_ref.min(axis=1)
         norm = np.sqrt(span[:, 0] * span[:, 1])
     nme = float(np.mean(dist.mean(axis=1) / np.maximum(norm, 1e-6)))
-    return OutputDiff(max_abs, diff.pose_deg_mean, diff.pose_deg_max, float(dist.mean()), float(dist.max()), nme)
+    return replace(diff, landmark_px_mean=float(dist.mean()), landmark_px_max=float(dist.max()), landmark_nme=nme)
 
 
 def format_parity(label: str, diff: OutputDiff, max_abs: Mapping[str, float] = PARITY_MAX_ABS) -> str:
