@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         make_video(args.video, args.person)
     print("| detection | whole-frame p50 ms | p90 | p99 | p99 / p50 | detector runs in the loop |")
     print("|---|---|---|---|---|---|")
-    ok = True
+    ok = False
     for inline in (False, True):
         t = run(args.engine, args.video, inline)
         f = t["frame"]
@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f["p99"] / f["p50"]
         print(f"| {'inline' if inline else 'background (default)'} | {f['p50']:.1f} | {f['p90']:.1f} "
               f"| {f['p99']:.1f} | {ratio:.2f} | {det} |")
-        ok = ok if inline else ratio <= 2.0
+        if not inline:  # the target is on the default (background) detection
+            ok = ratio <= 2.0
     print("PASS: background p99 <= 2 x p50" if ok else "FAIL: background p99 > 2 x p50")
     return 0 if ok else 1
 
