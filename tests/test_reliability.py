@@ -438,3 +438,142 @@ def test_a_killed_mnn_run_leaves_no_json_lines_under_the_final_name(random_expor
     assert not out.exists()
     assert run_cli(_cli("mnn-run"), argv) == 0
     assert len(out.read_text().splitlines()) == 40 and not partial.exists()
+
+
+def _limit_file_size(max_bytes: int):
+    """preexec_fn: the kernel refuses writes past ``max_bytes`` in any file (EFBIG) -- a real failing
+    write on any machine, without root. SIGXFSZ is ignored so the write fails instead of killing."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return apply
+
+
+def _run_command(command: str, argv: list[str], preexec_fn=None, timeout: float = 300.0):
+    import subprocess
+    import sys
+
+    module = {"mnn-run": "mnn_edge.run.cli", "mnn-export": "mnn_edge.export.cli", "mnn-train": "mnn_edge.train.cli"}
+    code = f"import sys; sys.argv[0] = '{command}'; from {module[command]} import entry; raise SystemExit(entry())"
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=preexec_fn)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_json_lines_on_a_disk_that_fills_keep_every_complete_record(random_export, tmp_path):
+    """A write that fails part-way (here the kernel's file-size limit, EFBIG): one line with the
+    system's reason, exit 1, and the file under its name holds the complete records before it."""
+    import json
+
+    from mnn_edge.run.synth_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=30)
+    out = tmp_path / "o.jsonl"
+    proc = _run_command("mnn-run", ["--engine", str(random_export / "pose.onnx"), "--video", str(video),
+                                    "--box", "60,50,200,210", "--no-display", "--quiet", "--json", str(out)],
+                        preexec_fn=_limit_file_size(3000))
+    assert proc.returncode == 1
+    [line] = _error_lines(proc.stderr)
+    assert "File too large" in line and "record(s) before it are kept" in line
+    records = [json.loads(row) for row in out.read_text().splitlines()]  # no half line
+    assert 0 < len(records) < 30 and [r["frame"] for r in records] == list(range(len(records)))
+    assert not list(tmp_path.glob(".o.jsonl*partial"))
+
+
+def _tmpfs(path, options: str) -> None:
+    """Mount a real tmpfs (size-limited or read-only) at ``path``; skip where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): {done.stderr.decode().strip()}")
+
+
+@pytest.fixture
+def small_filesystems(tmp_path):
+    """A 256 KB and a read-only tmpfs under tmp_path, unmounted afterwards."""
+    import subprocess
+
+    full, readonly = tmp_path / "full", tmp_path / "ro"
+    mounted = []
+    try:
+        for path, options in ((full, "size=256k"), (readonly, "size=64k,ro")):
+            _tmpfs(path, options)
+            mounted.append(path)
+        yield full, readonly
+    finally:
+        for path in mounted:
+            subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_exports_onto_a_full_or_read_only_filesystem_end_in_one_line(small_filesystems):
+    full, readonly = small_filesystems
+    proc = _run_command("mnn-export", ["--random-init", "--out", str(full / "export"), "--no-progress"])
+    assert proc.returncode == 1
+    [line] = _error_lines(proc.stderr)
+    assert "No space left on device" in line
+    assert [p.name for p in full.rglob("*") if p.is_file()] == []  # no model and no temporary
+    proc = _run_command("mnn-export", ["--random-init", "--out", str(readonly / "export"), "--no-progress"])
+    assert proc.returncode == 1
+    [line] = _error_lines(proc.stderr)
+    assert "Read-only file system" in line
+
+
+def test_mnn_run_onto_a_full_filesystem_keeps_what_it_wrote(random_export, small_filesystems, tmp_path):
+    import json
+
+    from mnn_edge.run.synth_video import write_video
+
+    full, _ = small_filesystems
+    video = write_video(tmp_path / "v.avi", frames=200)
+    out = full / "o.jsonl"
+    proc = _run_command("mnn-run", ["--engine", str(random_export / "pose.onnx"), "--video", str(video),
+                                    "--box", "60,50,200,210", "--no-display", "--quiet", "--json", str(out),
+                                    "--output", str(full / "o.avi")])
+    assert proc.returncode == 1
+    assert any("No space left on device" in line for line in _error_lines(proc.stderr))
+    records = [json.loads(row) for row in out.read_text().splitlines()]
+    assert 0 < len(records) < 200
+    assert not (full / "o.avi").exists() or (full / "o.avi").stat().st_size > 0
+
+
+def test_a_killed_training_run_resumes_from_its_last_complete_checkpoint(synthetic_dir, tmp_path):
+    """SIGKILL while the trainer saves: last.pt is either the previous complete checkpoint or the new
+    one (never half a file), --resume continues from its step, and the dead run's temporary goes."""
+    import signal
+    import subprocess
+    import sys
+
+    from mnn_edge.checkpoint import load_checkpoint
+    from mnn_edge.train.cli import main as train_main
+
+    out = tmp_path / "run"
+    base = ["--data", str(synthetic_dir), "--limit", "4", "--out", str(out), "--batch", "2", "--epoch-steps", "1",
+            "--schedule", "cpu-starter", "--no-progress", "--device", "cpu"]
+    code = "import sys; sys.argv[0] = 'mnn-train'; from mnn_edge.train.cli import entry; raise SystemExit(entry())"
+    proc = subprocess.Popen([sys.executable, "-c", code, *base, "--epochs", "500"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:  # a save after the first one: the moment its temporary exists
+        saving = _wait_until(lambda: (out / "last.pt").exists() and any(out.glob(".last.pt.*.part")), proc,
+                             timeout=240)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert saving, proc.stderr.read()
+    step = load_checkpoint(out / "last.pt").state["step"]
+    assert step >= 1
+    assert train_main(base + ["--epochs", str(step + 1), "--resume", str(out / "last.pt")]) == 0
+    assert load_checkpoint(out / "last.pt").state["step"] == step + 1
+    assert not any(out.glob(".*.part"))

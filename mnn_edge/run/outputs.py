@@ -191,25 +191,42 @@ def _clean(value):
 
 
 class JsonlSink:
-    """One JSON object per line, flushed after every frame (a reader can tail it live)."""
+    """One JSON object per line, flushed after every frame (a reader can tail it live).
+
+    A write that fails (a full disk, a quota) ends the run with the system's reason; the file is
+    cut back to its last complete line and kept under its name, so every record before the
+    failure survives and no reader meets half a line.
+    """
 
     def __init__(self, path: Path):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._tmp = path.with_name(f".{path.name}.partial")
-            self._file = open(self._tmp, "w", encoding="utf-8")
+            self._fd: int | None = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as e:
             raise MnnEdgeError(f"cannot write {path}: {e.strerror}") from e
         self.records = 0
+        self._complete = 0  # bytes on disk that end with a whole line
 
     def write(self, records: list[dict]) -> None:
-        for r in records:
-            self._file.write(json.dumps(_clean(r), separators=(",", ":")) + "\n")
-            self.records += 1
-        self._file.flush()
+        data = "".join(json.dumps(_clean(r), separators=(",", ":")) + "\n" for r in records).encode("utf-8")
+        view = memoryview(data)
+        try:
+            while view:  # os.write may take part of the buffer
+                view = view[os.write(self._fd, view):]
+        except OSError as e:
+            raise MnnEdgeError(f"writing JSON lines to {self.path} failed: {e.strerror}; the {self.records} "
+                               "record(s) before it are kept") from e
+        self._complete += len(data)
+        self.records += len(records)
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-            os.replace(self._tmp, self.path)
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, self._complete)  # drop a partly written line; needs no free space
+        finally:
+            os.close(fd)
+        os.replace(self._tmp, self.path)
