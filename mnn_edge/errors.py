@@ -5,6 +5,11 @@ class MnnEdgeError(Exception):
     """A user-facing failure: bad input, missing dependency, incompatible artifact."""
 
 
+class InputError(MnnEdgeError, ValueError):
+    """An input a model cannot take (shape, dtype, batch size); also a ValueError for callers that
+    catch that."""
+
+
 class MissingDependencyError(MnnEdgeError):
     """An optional extra is not installed."""
 

@@ -1,7 +1,9 @@
 """Open any artifact behind one interface: ``open_runner(path) -> Runner``.
 
-Backends are imported only when an artifact of theirs is opened, so importing this package pulls
-in neither torch nor tensorrt (a test asserts it).
+A path's suffix names its backend; a ``grpc://HOST:PORT/MODEL`` or ``http://...`` URL opens a model
+on an inference server (:mod:`mnn_edge.runtime.remote`). Backends are imported only when an
+artifact of theirs is opened, so importing this package pulls in none of torch, tensorrt and
+tritonclient (a test asserts it).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime.base import InputSpec, Runner
+from mnn_edge.runtime.remote import is_model_url
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,18 @@ BACKENDS = (
     BackendEntry("onnxruntime", (".onnx",), "mnn_edge.runtime.onnxruntime_backend", "OnnxRuntimeRunner", True),
     BackendEntry("pytorch", (".pt",), "mnn_edge.runtime.torch_backend", "TorchRunner", True),
     BackendEntry("tensorrt", (".plan", ".engine"), "mnn_edge.runtime.tensorrt.runner", "TensorRTRunner", False),
+    BackendEntry("remote", (), "mnn_edge.runtime.remote_backend", "RemoteRunner", False),  # model URLs
 )
 SUFFIXES = {suffix: b.name for b in BACKENDS for suffix in b.suffixes}
 
 
 def backend_for(path: str | Path) -> str:
+    if is_model_url(path):
+        return "remote"
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise MnnEdgeError(f"unknown artifact type '{suffix}' for {path}: expected one of {', '.join(SUFFIXES)}")
+        raise MnnEdgeError(f"unknown artifact type '{suffix}' for {path}: expected one of {', '.join(SUFFIXES)} "
+                           "or a grpc:// / http:// model URL")
     return SUFFIXES[suffix]
 
 
@@ -47,7 +54,8 @@ def tensorrt_available() -> bool:
 
 
 def open_runner(path: str | Path, device: str = "auto", **kwargs) -> Runner:
-    """Load an artifact with the backend its suffix names. ``device``: auto | cpu | cuda."""
+    """Load an artifact with the backend its suffix names (or a model URL's server). ``device``: auto |
+    cpu | cuda, for .onnx and .pt; a URL takes ``timeout=`` seconds instead."""
     entry = next(b for b in BACKENDS if b.name == backend_for(path))
     if entry.name == "tensorrt" and not tensorrt_available():
         raise MissingDependencyError("TensorRT", "trt", "on a machine with an NVIDIA GPU (a Jetson: use JetPack's "

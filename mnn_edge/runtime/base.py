@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.artifact import ModelMetadata
-from mnn_edge.errors import MnnEdgeError
+from mnn_edge.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Runner(ABC):
     input_spec: InputSpec
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
+        self.path: Path | str = Path(path)  # the remote runner keeps its model URL here, as a string
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """Run one batch of preprocessed crops (see :func:`mnn_edge.preprocess.to_input`)."""
@@ -66,11 +66,11 @@ class Runner(ABC):
             raise TypeError(f"infer() takes a numpy array, got {type(batch).__name__}")
         want = tuple(spec.shape[1:])
         if batch.ndim != len(spec.shape) or tuple(batch.shape[1:]) != want:
-            raise ValueError(f"input '{spec.name}' must have shape (N, {', '.join(map(str, want))}), got {batch.shape}")
+            raise InputError(f"input '{spec.name}' must have shape (N, {', '.join(map(str, want))}), got {batch.shape}")
         if batch.dtype.kind != "f":
-            raise ValueError(f"input '{spec.name}' must be float (preprocessed), got {batch.dtype}")
+            raise InputError(f"input '{spec.name}' must be float (preprocessed), got {batch.dtype}")
         n = batch.shape[0]
         if n < spec.min_batch or (spec.max_batch is not None and n > spec.max_batch):
             hi = spec.max_batch if spec.max_batch is not None else "any"
-            raise MnnEdgeError(f"batch {n} is outside this artifact's range [{spec.min_batch}, {hi}]"
+            raise InputError(f"batch {n} is outside this artifact's range [{spec.min_batch}, {hi}]"
                                + (" (rebuild the engine with a larger --max-batch)" if spec.max_batch else ""))
