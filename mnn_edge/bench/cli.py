@@ -24,11 +24,12 @@ from mnn_edge.fileio import refuse_existing
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.inputs import random_input
+from mnn_edge.runtime.remote import artifact_arg, is_model_url, parse_model_url
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    artifacts: tuple[Path, ...]
+    artifacts: tuple[Path | str, ...]  # files, or model URLs (str) of served models
     batches: tuple[int, ...]  # batch sizes, each timed in its own interleaved run
     timing: TimingConfig
     baseline: str | None  # display name or path of the artifact ratios are taken against
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "machine noise hits all of them alike. Prints latency mean/p50/p90/p99/min/max per batch, "
                     "throughput and the ratio to the baseline; --json writes the same with the machine record.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("artifacts", nargs="+", type=Path, metavar="ARTIFACT", help="artifacts to time")
+    p.add_argument("artifacts", nargs="+", type=artifact_arg, metavar="ARTIFACT",
+                   help="artifacts to time; a served model is grpc://HOST:PORT/MODEL or http://HOST:PORT/MODEL")
     p.add_argument("--batch", default="1", help="comma-separated batch sizes, e.g. 1,4,8")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--runs", type=int, default=50, help="timed calls per artifact and batch size")
@@ -96,7 +98,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         refuse_existing([args.json_out], args.force)
     for a in args.artifacts:
         backend_for(a)  # unknown suffix -> one clear error before anything loads
-        if not a.is_file():
+        if not is_model_url(a) and not a.is_file():
             raise MnnEdgeError(f"artifact not found: {a}")
     timing = TimingConfig(warmup=args.warmup, runs=None if args.seconds else args.runs, seconds=args.seconds)
     return BenchConfig(artifacts=tuple(args.artifacts), batches=parse_batches(args.batch), timing=timing,
@@ -105,8 +107,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
                        json_out=args.json_out, progress=not args.no_progress)
 
 
-def artifact_name(path: Path, backend: str) -> str:
-    """``export/pose.int8.onnx`` -> ``pose.int8``; engines and checkpoints get their backend appended."""
+def artifact_name(path: Path | str, backend: str) -> str:
+    """``export/pose.int8.onnx`` -> ``pose.int8``; engines and checkpoints get their backend appended;
+    ``grpc://h:8001/pose`` -> ``pose@grpc``."""
+    if is_model_url(path):
+        url = parse_model_url(path)
+        return f"{url.model}@{url.scheme}"
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     return stem if backend == Backend.ONNXRUNTIME.value else f"{stem}@{backend}"
 
@@ -144,7 +150,8 @@ def resolve_baseline(cfg: BenchConfig, opened: list[tuple[str, Runner]]) -> str:
     if cfg.baseline is None:
         return opened[0][0]
     for name, runner in opened:
-        if cfg.baseline in (name, str(runner.path)) or Path(cfg.baseline).resolve() == runner.path.resolve():
+        if cfg.baseline in (name, str(runner.path)) or (isinstance(runner.path, Path)
+                                                        and Path(cfg.baseline).resolve() == runner.path.resolve()):
             return name
     raise MnnEdgeError(f"--baseline {cfg.baseline} is not one of the artifacts ({', '.join(n for n, _ in opened)})")
 

@@ -37,6 +37,7 @@ class Backend(str, Enum):
     ONNXRUNTIME = "onnxruntime"
     PYTORCH = "pytorch"
     TENSORRT = "tensorrt"
+    REMOTE = "remote"  # a served model (grpc:// or http:// URL): the time includes the network and server
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.baseline import BASELINES
 from mnn_edge.evaluate.metrics import EvalResult, evaluate_runner
 from mnn_edge.fileio import write_text_atomic
+from mnn_edge.runtime.remote import artifact_arg
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     data: Path  # dataset folder
     format: str  # reader
-    artifact: Path | None  # .pt / .onnx / .plan; None with a baseline
+    artifact: Path | str | None  # .pt / .onnx / .plan, or a model URL (str); None with a baseline
     baseline: str | None  # zero | mean: a constant predictor instead of an artifact
     baseline_data: Path | None  # training set the mean baseline averages
     baseline_format: str  # its reader
@@ -49,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="dataset folder")
     p.add_argument("--format", choices=FORMATS, required=True, help="dataset reader")
-    p.add_argument("--artifact", type=Path, help="model to evaluate (default: the shipped starter checkpoint)")
+    p.add_argument("--artifact", type=artifact_arg,
+                   help="model to evaluate: .pt, .onnx, .plan, or a served model grpc://HOST:PORT/MODEL or "
+                        "http://HOST:PORT/MODEL (default: the shipped starter checkpoint)")
     p.add_argument("--baseline", choices=BASELINES,
                    help="evaluate a constant predictor instead: zero (zero angles, frontal mean-face landmarks) "
                         "or mean (mean pose/landmarks of --baseline-data)")

