@@ -19,7 +19,7 @@ LAYERS = (
     ("data",),
     ("quantize",),
     ("export", "evaluate", "bench"),
-    ("report", "run", "train"),
+    ("report", "run", "train", "serve"),
 )
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 
