@@ -260,3 +260,45 @@ def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):
     assert all(r["num_faces"] == 1 and np.isfinite(r["yaw"]) for r in recs)
     assert _count_frames(tmp_path / "out.0.mp4") == 3 and _count_frames(tmp_path / "out.1.mp4") == 2
     assert "faces/s" in proc.stdout and f"video {b}" in proc.stdout
+
+
+def test_multi_stream_soak_memory_stays_flat(tmp_path, monkeypatch):
+    """A file stream of 1,501 small frames beside a camera that delivers faster than the loop
+    (drops counted) through the whole multi-stream loop: resident memory after the file's frame
+    1,500 is within 1.5 MB of frame 500. An unbounded camera queue would hold every dropped
+    37 KB frame (thousands here); the single-stream soak is in test_reliability.py."""
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("no /proc/self/statm to read resident memory from on this system")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    marks: dict[int, int] = {}
+    done = threading.Event()
+
+    class Clip(ListSource):
+        def __iter__(self):
+            image = np.full((96, 128, 3), 90, np.uint8)
+            for i in range(1501):
+                if i in (500, 1500):
+                    marks[i] = rss()
+                yield Frame(i, i / 30.0, image.copy())
+            done.set()
+
+    class Camera(ListSource):
+        def __iter__(self):
+            image = np.full((96, 128, 3), 120, np.uint8)
+            i = 0
+            while not done.is_set():
+                yield Frame(i, i / 30.0, image.copy())
+                i += 1
+                time.sleep(0.002)
+
+    summary = _run(tmp_path, monkeypatch, {"clip": Clip(0), "cam": Camera(0, live=True)}, TaggingRunner())
+    clip, cam = summary.streams
+    assert clip.frames == 1501 and clip.error is None and cam.error is None
+    grown = marks[1500] - marks[500]
+    print(f"resident memory change over 1,000 frames: {grown / 1e6:+.3f} MB; camera {cam.frames} frames, "
+          f"{cam.dropped} dropped")
+    assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 1,000 frames"

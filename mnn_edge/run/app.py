@@ -31,7 +31,9 @@ from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
 from mnn_edge.run.outputs import (
     VIDEO_CODECS,
+    FolderSink,
     JsonlSink,
+    VideoSink,
     Window,
     check_writable,
     open_image_or_video_sink,
@@ -220,11 +222,11 @@ class _Stream:
     """One source's state for the loop: its own tracker (inside the pipeline), reader, outputs."""
 
     index: int
-    source: object
+    source: CameraSource | VideoSource | ImageSource
     pipeline: FacePipeline
     reader: InlineReader | ThreadedReader
     status: str  # the overlay's corner text
-    image_sink: object | None
+    image_sink: VideoSink | FolderSink | None
     window: Window | None
     summary: StreamSummary
     meter: FpsMeter = field(default_factory=FpsMeter)
@@ -265,30 +267,8 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
         json_sink = JsonlSink(cfg.json) if cfg.json is not None else None
         if json_sink:
             closers.append(json_sink)
-        streams: list[_Stream] = []
-        for k, (src_cfg, source) in enumerate(zip(cfg.sources, sources)):
-            tracker_cfg = cfg.tracker
-            if src_cfg.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
-                tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
-            tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
-            closers.append(tracker)
-            smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
-            status = f"{runner.describe()}  [{tracker.detector.name}]" + (f"  #{k}" if multi else "")
-            image_sink = None
-            if cfg.output is not None:
-                fps = source.fps or cfg.output_fps or 25.0
-                image_sink = open_image_or_video_sink(stream_output_path(cfg.output, k, len(cfg.sources)), fps)
-                closers.append(image_sink)
-            window = Window(f"mnn-run {k}" if multi else "mnn-run") if cfg.display else None
-            if window:
-                closers.append(window)
-            # the reader goes last, so it is closed first: its thread stops before its source is released
-            reader = (ThreadedReader(source, wake, live=source.is_live, name=f"{k}") if multi
-                      else InlineReader(source))
-            closers.append(reader)
-            summary.streams.append(StreamSummary(src_cfg.describe()))
-            streams.append(_Stream(k, source, FacePipeline(runner, tracker, smoother), reader, status,
-                                   image_sink, window, summary.streams[-1]))
+        streams = [_open_stream(cfg, k, src_cfg, source, runner, wake, closers, summary)
+                   for k, (src_cfg, source) in enumerate(zip(cfg.sources, sources))]
         if multi:
             for s in streams:
                 print(f"note: stream {s.index}: {s.summary.name}", file=sys.stderr)
@@ -298,6 +278,33 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
             if isinstance(c, ThreadedReader) or not _behind_stuck_reader(c, closers):
                 _close(c, summary)
     return summary
+
+
+def _open_stream(cfg: RunConfig, k: int, src_cfg: SourceConfig, source, runner, wake: threading.Condition,
+                 closers: list, summary: RunSummary) -> _Stream:
+    """Stream ``k``'s own tracker, smoother, outputs and reader (each added to ``closers``)."""
+    multi = len(cfg.sources) > 1
+    tracker_cfg = cfg.tracker
+    if src_cfg.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
+        tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
+    tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
+    closers.append(tracker)
+    smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
+    status = f"{runner.describe()}  [{tracker.detector.name}]" + (f"  #{k}" if multi else "")
+    image_sink = None
+    if cfg.output is not None:
+        fps = source.fps or cfg.output_fps or 25.0
+        image_sink = open_image_or_video_sink(stream_output_path(cfg.output, k, len(cfg.sources)), fps)
+        closers.append(image_sink)
+    window = Window(f"mnn-run {k}" if multi else "mnn-run") if cfg.display else None
+    if window:
+        closers.append(window)
+    # the reader goes last, so it is closed first: its thread stops before its source is released
+    reader = ThreadedReader(source, wake, live=source.is_live, name=f"{k}") if multi else InlineReader(source)
+    closers.append(reader)
+    summary.streams.append(StreamSummary(src_cfg.describe()))
+    return _Stream(k, source, FacePipeline(runner, tracker, smoother), reader, status, image_sink, window,
+                   summary.streams[-1])
 
 
 def _behind_stuck_reader(closer, closers: list) -> bool:
