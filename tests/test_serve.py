@@ -1,0 +1,179 @@
+"""mnn-serve (MLServer) and the remote runner, on the loopback: one server subprocess with a random-
+weight pose.onnx for the module; remote outputs against the local runner's over gRPC and HTTP, a
+bounded concurrent load, and every client-side failure as one MnnEdgeError line.
+
+mlserver is never imported here: its protobuf names clash with tritonclient.grpc's in one process
+(both register ``inference.*``), so the server always runs in its own process, as in deployment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc,http] (the serve/dev extra) is the V2 client")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("mlserver") is None,
+                                reason="mlserver (the serve/dev extra) runs mnn-serve")
+
+from mnn_edge.cli_util import run_cli  # noqa: E402
+from mnn_edge.errors import InputError, MnnEdgeError  # noqa: E402
+from mnn_edge.runtime import backend_for, open_runner  # noqa: E402
+from mnn_edge.runtime.compare import PARITY_MAX_ABS  # noqa: E402
+from mnn_edge.runtime.inputs import random_input  # noqa: E402
+from mnn_edge.runtime.remote import DEFAULT_TIMEOUT_S, ModelURL, artifact_arg, parse_model_url  # noqa: E402
+
+STARTUP_S = 90  # importing MLServer + loading the model; ~10 s here with a training run beside it
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def server(random_export, tmp_path_factory):
+    """``mnn-serve pose.onnx`` in a subprocess; yields (grpc URL, http URL, log path); SIGTERM at the end."""
+    http_port, grpc_port = free_ports(2)
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mnn_edge.serve.cli", str(random_export / "pose.onnx"),
+                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--threads", "1"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    grpc_url, http_url = f"grpc://127.0.0.1:{grpc_port}/pose", f"http://127.0.0.1:{http_port}/pose"
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        try:
+            open_runner(grpc_url + "?timeout=5").close()
+            break
+        except MnnEdgeError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"mnn-serve did not come up within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield grpc_url, http_url, log
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
+    assert "stopped (SIGTERM)" in log.read_text()
+
+
+def test_model_urls_parse_in_one_place():
+    u = parse_model_url("grpc://10.0.0.5:9001/pose_int8?timeout=2.5")
+    assert u == ModelURL("grpc", "10.0.0.5", 9001, "pose_int8", 2.5) and str(u) == "grpc://10.0.0.5:9001/pose_int8"
+    assert parse_model_url("http://gpu-box/mnn") == ModelURL("http", "gpu-box", 8000, "mnn", DEFAULT_TIMEOUT_S)
+    assert parse_model_url("grpc://[::1]:8001/m").address == "[::1]:8001"
+    for bad, why in [("grpc://host:8001/", "names no server or no model"), ("grpc://:8001/m", "names no server"),
+                     ("grpc://h:99999/m", "bad port"), ("grpc://h:1/m?timeout=0", "timeout must be"),
+                     ("http://h:1/m?retries=3", "unknown URL option"), ("grpc://h:1/a/b", "names no server")]:
+        with pytest.raises(MnnEdgeError, match=why):
+            parse_model_url(bad)
+    # CLIs keep URLs as strings (Path folds '//'); backend_for routes them to the remote runner
+    assert artifact_arg("grpc://h:1/m") == "grpc://h:1/m"
+    assert str(artifact_arg("export/pose.onnx")) == "export/pose.onnx"
+    assert backend_for("grpc://h:1/m") == "remote" and backend_for("HTTP://h:1/m") == "remote"
+
+
+@pytest.mark.parametrize("scheme", ["grpc", "http"])
+def test_remote_outputs_equal_the_local_runner(server, random_export, scheme):
+    url = server[0] if scheme == "grpc" else server[1]
+    x = random_input(3, seed=1)
+    with open_runner(random_export / "pose.onnx") as local, open_runner(url) as remote:
+        want, got = local.infer(x), remote.infer(x)
+        assert remote.metadata == local.metadata and remote.backend == "remote"
+        assert remote.input_spec.shape == local.input_spec.shape and remote.input_spec.max_batch is None
+    assert list(got) == list(want)
+    for name in want:  # same ONNX Runtime graph; only the batch it ran in may differ
+        assert got[name].shape == want[name].shape and got[name].dtype == want[name].dtype
+        np.testing.assert_allclose(got[name], want[name], rtol=0, atol=PARITY_MAX_ABS[name])
+
+
+def test_bounded_concurrent_load_loses_nothing(server, random_export):
+    """4 clients x 10 requests at once (adaptive batching merges them): every answer arrives, and
+    each is the one for its own client's input (a mix-up in the batcher's split would show)."""
+    clients, per_client = 4, 10
+    inputs = [random_input(1, seed=10 + c) for c in range(clients)]
+    with open_runner(random_export / "pose.onnx") as local:
+        want = [local.infer(x)["pose"] for x in inputs]
+    results: dict[int, list] = {c: [] for c in range(clients)}
+    errors: list[BaseException] = []
+
+    def client(c: int) -> None:
+        try:
+            with open_runner(server[0]) as r:
+                for _ in range(per_client):
+                    results[c].append(r.infer(inputs[c])["pose"])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert [len(results[c]) for c in range(clients)] == [per_client] * clients
+    for c in range(clients):
+        for got in results[c]:
+            np.testing.assert_allclose(got, want[c], rtol=0, atol=PARITY_MAX_ABS["pose"])
+
+
+def test_client_errors_are_one_line(server):
+    grpc_url, http_url, _ = server
+    base = grpc_url.rsplit("/", 1)[0]
+    for url in (base + "/nope", http_url.rsplit("/", 1)[0] + "/nope"):
+        with pytest.raises(MnnEdgeError, match=r"has no model 'nope' .*it serves: pose$"):
+            open_runner(url)
+    with open_runner(grpc_url) as r:
+        with pytest.raises(InputError, match=r"shape \(N, 3, 256, 256\)"):
+            r.infer(np.zeros((1, 3, 128, 128), np.float32))
+        with pytest.raises(InputError, match="must be float"):
+            r.infer(np.zeros((1, 3, 256, 256), np.uint8))
+    with pytest.raises(MnnEdgeError, match=r"did not answer within the 0.001 s timeout"):
+        with open_runner(grpc_url + "?timeout=0.001") as r:
+            r.infer(random_input(1))
+
+
+def test_server_down_is_one_line_and_exit_1(synthetic_dir, capsys):
+    from mnn_edge.bench.cli import main as bench_main
+    from mnn_edge.evaluate.cli import main as eval_main
+
+    (port,) = free_ports(1)
+    for scheme in ("grpc", "http"):
+        assert run_cli(bench_main, [f"{scheme}://127.0.0.1:{port}/pose", "--runs", "1", "--no-progress"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: cannot reach the inference server at {scheme}://127.0.0.1:{port} (Connection "
+                       "refused): is it running, and are host and port right?")
+    assert run_cli(eval_main, ["--data", str(synthetic_dir), "--format", "synthetic", "--limit", "1", "--artifact",
+                               f"grpc://127.0.0.1:{port}/pose", "--no-progress"]) == 1
+    assert "cannot reach the inference server" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_artifact(server, random_export, tmp_path, capsys):
+    from mnn_edge.serve.cli import main as serve_main
+
+    busy = int(server[1].split(":")[2].split("/")[0])
+    (free,) = free_ports(1)
+    assert run_cli(serve_main, [str(random_export / "pose.onnx"), "--http-port", str(busy),
+                                "--grpc-port", str(free)]) == 1
+    assert capsys.readouterr().err.strip() == (f"error: port {busy} on 127.0.0.1 is already in use (another "
+                                               "server?): pick a free one with --http-port")
+    broken = tmp_path / "pose.onnx"
+    broken.write_bytes(b"not an onnx file")
+    http, grpc = free_ports(2)
+    assert run_cli(serve_main, [str(broken), "--http-port", str(http), "--grpc-port", str(grpc)]) == 1
+    assert "is not a loadable ONNX model" in capsys.readouterr().err
+    assert "mlserver" not in sys.modules  # both refused before the server was imported
