@@ -252,7 +252,7 @@ def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):
     out, js = tmp_path / "out.mp4", tmp_path / "all.jsonl"
     proc = subprocess.run([sys.executable, "-m", "mnn_edge.run", "--engine", str(random_export / "pose.onnx"),
                            "--video", str(a), "--video", str(b), "--box", "60,50,200,210", "--no-display", "--quiet",
-                           "--output", str(out), "--json", str(js)],
+                           "--output", str(out), "--json", str(js), "--timing-json", str(tmp_path / "t.json")],
                           capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     recs = _records(js)
@@ -260,6 +260,10 @@ def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):
     assert all(r["num_faces"] == 1 and np.isfinite(r["yaw"]) for r in recs)
     assert _count_frames(tmp_path / "out.0.mp4") == 3 and _count_frames(tmp_path / "out.1.mp4") == 2
     assert "faces/s" in proc.stdout and f"video {b}" in proc.stdout
+    counts = json.loads((tmp_path / "t.json").read_text())["run"]
+    assert counts["faces"] == 5 and counts["faces_per_s"] > 0
+    assert [(s["name"], s["frames"], s["dropped"]) for s in counts["streams"]] == [(f"video {a}", 3, 0),
+                                                                                  (f"video {b}", 2, 0)]
 
 
 def test_multi_stream_soak_memory_stays_flat(tmp_path, monkeypatch):

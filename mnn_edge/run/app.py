@@ -129,6 +129,15 @@ class RunSummary:
             return [self.streams[0].error] if self.streams[0].error else []
         return [f"stream {k} ({s.name}): {s.error}" for k, s in enumerate(self.streams) if s.error]
 
+    def to_dict(self) -> dict:
+        """The counts as plain JSON (``--timing-json``'s "run" block)."""
+        return {"seconds": round(self.seconds, 3), "frames": self.frames, "faces": self.faces,
+                "faces_per_s": round(self.faces / self.seconds, 3) if self.seconds > 0 else 0.0,
+                "interrupted": self.interrupted, "stopped_by_user": self.stopped_by_user,
+                "streams": [{"name": s.name, "frames": s.frames, "fps": round(s.fps, 3), "faces": s.faces,
+                             "frames_without_face": s.frames_without_face, "dropped": s.dropped,
+                             "seconds": round(s.seconds, 3), "error": s.error} for s in self.streams]}
+
     def stream_table(self) -> str:
         """Per stream: frames, FPS, faces, dropped frames, and how it ended; then total faces/s."""
         rows = [f"{'stream':<8}{'frames':>8}{'FPS':>8}{'faces':>8}{'dropped':>9}  source"]
