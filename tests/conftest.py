@@ -53,5 +53,6 @@ def synthetic_dir(tmp_path_factory) -> Path:
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "reliability: the bad-input / failure suite of docs/RELIABILITY.md")
     # Keep the 2-core CI machine responsive and timings stable.
     os.environ.setdefault("OMP_NUM_THREADS", "2")

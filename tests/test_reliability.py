@@ -4,6 +4,7 @@ substitution (issue 14's first cases; each row: command, arguments, the words th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,12 +12,15 @@ import pytest
 
 from mnn_edge.cli_util import run_cli
 
+pytestmark = pytest.mark.reliability  # `pytest -m reliability`: the suite of docs/RELIABILITY.md
+
 
 def _cli(name: str):
     from importlib import import_module
 
     module = {"mnn-train": "mnn_edge.train.cli", "mnn-export": "mnn_edge.export.cli", "mnn-run": "mnn_edge.run.cli",
-              "mnn-eval": "mnn_edge.evaluate.cli", "mnn-bench": "mnn_edge.bench.cli"}[name]
+              "mnn-eval": "mnn_edge.evaluate.cli", "mnn-bench": "mnn_edge.bench.cli",
+              "mnn-report": "mnn_edge.report.cli"}[name]
     return import_module(module).main
 
 
@@ -487,7 +491,7 @@ def test_json_lines_on_a_disk_that_fills_keep_every_complete_record(random_expor
     assert not list(tmp_path.glob(".o.jsonl*partial"))
 
 
-def _tmpfs(path, options: str) -> None:
+def _tmpfs(path: Path, options: str) -> None:
     """Mount a real tmpfs (size-limited or read-only) at ``path``; skip where mounting is not allowed."""
     import shutil
     import subprocess
@@ -577,3 +581,47 @@ def test_a_killed_training_run_resumes_from_its_last_complete_checkpoint(synthet
     assert train_main(base + ["--epochs", str(step + 1), "--resume", str(out / "last.pt")]) == 0
     assert load_checkpoint(out / "last.pt").state["step"] == step + 1
     assert not any(out.glob(".*.part"))
+
+
+def _bad_file(kind: str, like: Path, folder: Path) -> Path:
+    """A file named like ``like`` that is missing, empty, random bytes, or ``like`` cut in half."""
+    path = folder / f"{kind}{like.suffix}"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "truncated":
+        data = like.read_bytes()
+        path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+BAD_FILE_KINDS = ["missing", "empty", "random", "truncated"]
+# command, how the bad file is passed, the real file it imitates (fixture name: file)
+BAD_FILE_COMMANDS = [
+    ("mnn-run", lambda f, t, d: ["--engine", str(f), "--images", str(t), "--no-display", "--quiet"], "onnx"),
+    ("mnn-eval", lambda f, t, d: ["--artifact", str(f), "--data", str(d), "--format", "synthetic", "--no-progress"],
+     "onnx"),
+    ("mnn-bench", lambda f, t, d: [str(f), "--runs", "1", "--no-progress"], "onnx"),
+    ("mnn-export", lambda f, t, d: ["--checkpoint", str(f), "--out", str(t / "export")], "pt"),
+    ("mnn-train", lambda f, t, d: ["--data", str(d), "--out", str(t / "run"), "--init", str(f)], "pt"),
+    ("mnn-report", lambda f, t, d: ["--bench", str(f), "--out", str(t / "report")], "json"),
+]
+
+
+@pytest.mark.parametrize("kind", BAD_FILE_KINDS)
+@pytest.mark.parametrize(("command", "argv", "imitates"), BAD_FILE_COMMANDS, ids=[c[0] for c in BAD_FILE_COMMANDS])
+def test_every_command_refuses_a_bad_input_file_in_one_line(command, argv, imitates, kind, random_export,
+                                                           random_checkpoint, synthetic_dir, tmp_path, capsys):
+    """Missing, empty, random or truncated models, checkpoints and result files: exit 1, one line
+    naming the file, no traceback, nothing written."""
+    real = {"onnx": random_export / "pose.onnx", "pt": random_checkpoint, "json": tmp_path / "real.json"}[imitates]
+    if imitates == "json":
+        real.write_text(json.dumps({"schema": 1, "results": [{"artifact": "x", "latency_ms": {"p50": 1.0}}]}))
+    bad = _bad_file(kind, real, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert run_cli(_cli(command), argv(bad, tmp_path, synthetic_dir)) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in err and len(errors) == 1 and bad.name in errors[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

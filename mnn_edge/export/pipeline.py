@@ -150,11 +150,14 @@ def run_export(cfg: ExportConfig) -> int:
     """:func:`export` holding the output folder: a second export into it is refused, not left to
     replace files the first is still writing (both used to print "wrote")."""
     with claim_output(cfg.out, "export folder"):
-        make_folder(cfg.out)  # before the slow part: an --out that is a file fails here, in one line
-        return export(cfg)
+        # A bad checkpoint fails before anything is created; an --out that is a file fails before
+        # the slow part. Both in one line.
+        ckpt = None if cfg.onnx else load_source(cfg)
+        make_folder(cfg.out)
+        return export(cfg, ckpt)
 
 
-def export(cfg: ExportConfig) -> int:
+def export(cfg: ExportConfig, ckpt: Checkpoint | None) -> int:
     if cfg.onnx:
         export_quantized(cfg, fp32_sources(cfg))
         if cfg.triton_repo is not None:
@@ -162,7 +165,6 @@ def export(cfg: ExportConfig) -> int:
         return 0
     if cfg.quantize is not None:
         refuse_existing_variants(cfg, list(MODEL_NAMES.values()))  # before the (slow) FP32 export
-    ckpt = load_source(cfg)
     paths = export_fp32(cfg, ckpt)
     for line in check_fp32_compat(paths.values()):
         print(line)
