@@ -261,7 +261,7 @@ def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):
     assert _count_frames(tmp_path / "out.0.mp4") == 3 and _count_frames(tmp_path / "out.1.mp4") == 2
     assert "faces/s" in proc.stdout and f"video {b}" in proc.stdout
     counts = json.loads((tmp_path / "t.json").read_text())["run"]
-    assert counts["faces"] == 5 and counts["faces_per_s"] > 0
+    assert counts["faces"] == 5 and counts["faces_per_s"] > 0 and 3 <= counts["steps"] <= 5
     assert [(s["name"], s["frames"], s["dropped"]) for s in counts["streams"]] == [(f"video {a}", 3, 0),
                                                                                   (f"video {b}", 2, 0)]
 

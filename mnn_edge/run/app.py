@@ -119,6 +119,7 @@ class RunSummary:
     stopped_by_user: bool = False
     output_failed: str | None = None  # why an output could not be finished (it is not kept)
     seconds: float = 0.0  # wall time of the frame loop
+    steps: int = 0  # loop steps that processed a frame (one batched inference each, if any face)
     streams: list[StreamSummary] = field(default_factory=list)
     timing: RunTiming = field(default_factory=RunTiming)
 
@@ -131,7 +132,7 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         """The counts as plain JSON (``--timing-json``'s "run" block)."""
-        return {"seconds": round(self.seconds, 3), "frames": self.frames, "faces": self.faces,
+        return {"seconds": round(self.seconds, 3), "steps": self.steps, "frames": self.frames, "faces": self.faces,
                 "faces_per_s": round(self.faces / self.seconds, 3) if self.seconds > 0 else 0.0,
                 "interrupted": self.interrupted, "stopped_by_user": self.stopped_by_user,
                 "streams": [{"name": s.name, "frames": s.frames, "fps": round(s.fps, 3), "faces": s.faces,
@@ -346,6 +347,7 @@ def _loop(cfg: RunConfig, streams: list[_Stream], wake: threading.Condition, jso
                 if s.resets_per_frame:
                     s.pipeline.tracker.reset()
             results = process_frames([(s.pipeline, fed.frame.image, fed.frame.timestamp) for s, fed in taken])
+            summary.steps += bool(taken)
             for (s, fed), result in zip(taken, results):
                 if not _write_frame(s, fed, result, json_sink, summary, t0):
                     summary.stopped_by_user = True
