@@ -80,13 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("outputs")
     out.add_argument("--output", type=Path, default=None,
                      help="annotated output: a video (.mp4, .avi, .mkv, .mov) or, for any other name, "
-                          "a folder of images")
+                          "a folder of images; with several sources one per stream: out.0.mp4, out.1.mp4, ... "
+                          "or DIR.0/, DIR.1/, ...")
     out.add_argument("--json", type=Path, default=None,
                      help="JSON lines: one record per face per frame (a frame without a face gets one "
-                          "record with face=null)")
+                          "record with face=null); one file for all streams, each record has \"stream\": K")
     out.add_argument("--no-display", action="store_true",
                      help="no window (automatic when there is no display or OpenCV has no GUI)")
-    out.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    out.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
     out.add_argument("--fps", type=float, default=None,
                      help="frame rate of the --output video when the source has none (images, some "
                           "cameras); default 25")
