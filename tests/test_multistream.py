@@ -266,14 +266,23 @@ def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):
                                                                                   (f"video {b}", 2, 0)]
 
 
-def test_multi_stream_soak_memory_stays_flat(tmp_path, monkeypatch):
+def test_multi_stream_soak_memory_stays_flat(tmp_path):
     """A file stream of 1,501 small frames beside a camera that delivers faster than the loop
-    (drops counted) through the whole multi-stream loop: resident memory after the file's frame
-    1,500 is within 1.5 MB of frame 500. An unbounded camera queue would hold every dropped
-    37 KB frame (thousands here); the single-stream soak is in test_reliability.py."""
+    (drops counted) through the whole multi-stream loop, in a fresh process: resident memory after
+    the file's frame 1,500 is within 1.5 MB of frame 500. An unbounded camera queue would hold
+    every dropped 37 KB frame (thousands here); the single-stream soak is in test_reliability.py."""
+    from fresh_process import run_fresh
+
     if not os.path.exists("/proc/self/statm"):
         pytest.skip("no /proc/self/statm to read resident memory from on this system")
+    grown, cam_frames, dropped = map(int, run_fresh("test_multistream", "soak_two_streams", str(tmp_path)).split(","))
+    print(f"resident memory change over 1,000 frames: {grown / 1e6:+.3f} MB; camera {cam_frames} frames, "
+          f"{dropped} dropped")
+    assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 1,000 frames"
 
+
+def soak_two_streams(folder: str) -> str:
+    """The soak's body (run by :func:`fresh_process.run_fresh`): 'RSS growth,camera frames,dropped'."""
     def rss() -> int:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -299,10 +308,8 @@ def test_multi_stream_soak_memory_stays_flat(tmp_path, monkeypatch):
                 i += 1
                 time.sleep(0.002)
 
-    summary = _run(tmp_path, monkeypatch, {"clip": Clip(0), "cam": Camera(0, live=True)}, TaggingRunner())
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        summary = _run(Path(folder), monkeypatch, {"clip": Clip(0), "cam": Camera(0, live=True)}, TaggingRunner())
     clip, cam = summary.streams
     assert clip.frames == 1501 and clip.error is None and cam.error is None
-    grown = marks[1500] - marks[500]
-    print(f"resident memory change over 1,000 frames: {grown / 1e6:+.3f} MB; camera {cam.frames} frames, "
-          f"{cam.dropped} dropped")
-    assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 1,000 frames"
+    return f"{marks[1500] - marks[500]},{cam.frames},{cam.dropped}"

@@ -358,10 +358,22 @@ def test_an_export_stopped_part_way_leaves_nothing_that_reads_as_complete(tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["mnn.onnx", "pose.onnx"]  # temporaries and lock gone
 
 
-def test_mnn_run_soak_memory_stays_flat(tmp_path, monkeypatch):
+def test_mnn_run_soak_memory_stays_flat(tmp_path):
     """A camera-like run of 6,000 small frames through the whole mnn-run loop (tracking, background
-    re-detection, JSON lines, timing): resident memory after frame 6,000 is within 1.5 MB of frame
-    1,000. The old per-stage latency lists grew ~0.35 KB a frame (1.8 MB over this stretch)."""
+    re-detection, JSON lines, timing), in a fresh process: resident memory after frame 6,000 is
+    within 1.5 MB of frame 1,000. The old per-stage latency lists grew ~0.35 KB a frame (1.8 MB
+    over this stretch)."""
+    from fresh_process import run_fresh
+
+    if not Path("/proc/self/statm").exists():
+        pytest.skip("no /proc/self/statm to read resident memory from on this system")
+    grown = float(run_fresh("test_reliability", "soak_single_stream", str(tmp_path)))
+    print(f"resident memory change over 5,000 frames: {grown / 1e6:+.3f} MB")
+    assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 5,000 frames"
+
+
+def soak_single_stream(folder: str) -> int:
+    """The soak's body (run by :func:`fresh_process.run_fresh`): RSS at frame 6,000 minus frame 1,000."""
     import os
 
     from test_run_parts import FakeRunner
@@ -389,19 +401,17 @@ def test_mnn_run_soak_memory_stays_flat(tmp_path, monkeypatch):
         def close(self):
             pass
 
-    if not os.path.exists("/proc/self/statm"):
-        pytest.skip("no /proc/self/statm to read resident memory from on this system")
-    monkeypatch.setattr("mnn_edge.runtime.open_runner", lambda *a, **k: FakeRunner())
-    monkeypatch.setattr(app, "open_source", lambda cfg: EndlessCamera())
-    cfg = app.RunConfig(engine=tmp_path / "fake.onnx", source=app.SourceConfig(app.SourceKind.CAMERA, "0"),
-                        detector=app.DetectorConfig(kind=DetectorKind.BOX, boxes=((20.0, 10.0, 90.0, 90.0),)),
-                        tracker=app.TrackerConfig(redetect_every=10, background=True),
-                        json=tmp_path / "soak.jsonl", progress=False)
-    summary = app.run(cfg)
+    tmp_path = Path(folder)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr("mnn_edge.runtime.open_runner", lambda *a, **k: FakeRunner())
+        monkeypatch.setattr(app, "open_source", lambda cfg: EndlessCamera())
+        cfg = app.RunConfig(engine=tmp_path / "fake.onnx", source=app.SourceConfig(app.SourceKind.CAMERA, "0"),
+                            detector=app.DetectorConfig(kind=DetectorKind.BOX, boxes=((20.0, 10.0, 90.0, 90.0),)),
+                            tracker=app.TrackerConfig(redetect_every=10, background=True),
+                            json=tmp_path / "soak.jsonl", progress=False)
+        summary = app.run(cfg)
     assert summary.frames == 6001 and summary.faces == 6001
-    grown = marks[6000] - marks[1000]
-    print(f"resident memory change over 5,000 frames: {grown / 1e6:+.3f} MB")
-    assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 5,000 frames"
+    return marks[6000] - marks[1000]
 
 
 @pytest.mark.parametrize("command", ["mnn-export", "mnn-eval"])

@@ -150,8 +150,10 @@ def run_export(cfg: ExportConfig) -> int:
     """:func:`export` holding the output folder: a second export into it is refused, not left to
     replace files the first is still writing (both used to print "wrote")."""
     with claim_output(cfg.out, "export folder"):
-        # A bad checkpoint fails before anything is created; an --out that is a file fails before
-        # the slow part. Both in one line.
+        # Refusals come before the slow part, a bad checkpoint before anything is created, an
+        # --out that is a file before the export: each in one line.
+        if not cfg.onnx and cfg.quantize is not None:
+            refuse_existing_variants(cfg, list(MODEL_NAMES.values()))
         ckpt = None if cfg.onnx else load_source(cfg)
         make_folder(cfg.out)
         return export(cfg, ckpt)
@@ -163,8 +165,6 @@ def export(cfg: ExportConfig, ckpt: Checkpoint | None) -> int:
         if cfg.triton_repo is not None:
             add_to_triton(cfg)
         return 0
-    if cfg.quantize is not None:
-        refuse_existing_variants(cfg, list(MODEL_NAMES.values()))  # before the (slow) FP32 export
     paths = export_fp32(cfg, ckpt)
     for line in check_fp32_compat(paths.values()):
         print(line)
