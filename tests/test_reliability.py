@@ -202,6 +202,26 @@ def test_a_video_write_that_fails_part_way_is_an_error_not_a_broken_file(tmp_pat
     assert not (tmp_path / "v.avi").exists() and not list(tmp_path.iterdir())
 
 
+def test_a_video_writer_that_does_not_open_names_the_codec_and_leaves_nothing(tmp_path, monkeypatch):
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.run import outputs
+
+    class NoEncoder:  # what cv2 gives for a codec its build lacks: an unopened writer
+        def __init__(self, path, *args):
+            open(path, "wb").close()  # some backends create the file anyway
+
+        def isOpened(self):  # noqa: N802 - OpenCV's name
+            return False
+
+    monkeypatch.setattr(outputs.cv2, "VideoWriter", NoEncoder)
+    sink = outputs.VideoSink(tmp_path / "v.mp4", 25.0)
+    with pytest.raises(MnnEdgeError, match=r"cannot open a mp4v video writer for .*v\.mp4 \(this OpenCV build has "
+                                           r"no encoder for it\)"):
+        sink.write(np.zeros((64, 64, 3), np.uint8))
+    sink.close()
+    assert not list(tmp_path.iterdir())
+
+
 def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     import subprocess
     import sys

@@ -95,9 +95,14 @@ class VideoSink:
                                    "folder instead (--output DIR)")
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self._size)
-            if not self._writer.isOpened():
-                raise MnnEdgeError(f"OpenCV cannot write video {self.path} (no encoder for "
-                                   f"{self.path.suffix}); try --output out.avi or a folder")
+            if not self._writer.isOpened():  # OpenCV says no more than that; name the likely cause
+                self._writer = None  # nothing to finish at close
+                self._tmp.unlink(missing_ok=True)
+                if not os.access(self._tmp.parent, os.W_OK):
+                    raise MnnEdgeError(f"cannot write video {self.path}: its folder is not writable")
+                raise MnnEdgeError(f"OpenCV cannot open a {VIDEO_CODECS[self.path.suffix.lower()]} video writer "
+                                   f"for {self.path} (this OpenCV build has no encoder for it); try "
+                                   "--output out.avi or a folder")
         self._writer.write(letterbox(image, self._size))
         self.frames += 1
 
