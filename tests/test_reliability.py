@@ -327,10 +327,16 @@ def test_building_a_half_exported_folder_says_what_is_missing(tmp_path, capsys):
 
 
 def _start_export(out, extra=()):
+    """mnn-export in a child whose parity check first waits 60 s: a signal sent once a temporary
+    exists lands part-way, however slow the machine (on a loaded CI machine the whole export once
+    finished between the test seeing the temporary and sending SIGINT)."""
     import subprocess
     import sys
 
-    code = "import sys; sys.argv[0] = 'mnn-export'; from mnn_edge.export.cli import entry; raise SystemExit(entry())"
+    code = ("import sys, time; sys.argv[0] = 'mnn-export'; from mnn_edge.export import pipeline; "
+            "real = pipeline.check_parity; "
+            "pipeline.check_parity = lambda *a, **k: (time.sleep(60), real(*a, **k))[1]; "
+            "from mnn_edge.export.cli import entry; raise SystemExit(entry())")
     return subprocess.Popen([sys.executable, "-c", code, "--random-init", "--out", str(out), "--no-progress", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -367,7 +373,7 @@ def test_an_export_stopped_part_way_leaves_nothing_that_reads_as_complete(tmp_pa
         proc.kill()
     err = proc.stderr.read()
     if signal_name == "SIGINT":
-        assert rc == 130 and "interrupted" in err and "Traceback" not in err
+        assert rc == 130 and "interrupted" in err and "Traceback" not in err, (rc, err)
     else:
         assert rc == -signal.SIGKILL
     for final in ("pose.onnx", "mnn.onnx"):
