@@ -90,6 +90,16 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
         os.close(fd)
 
 
+@contextlib.contextmanager
+def claim_outputs(*outputs: tuple[str | os.PathLike | None, str]) -> Iterator[None]:
+    """:func:`claim_output` on each ``(target, what)`` whose target is not None, for the whole block."""
+    with contextlib.ExitStack() as stack:
+        for target, what in outputs:
+            if target is not None:
+                stack.enter_context(claim_output(target, what))
+        yield
+
+
 def remove_stale_parts(target: Path) -> None:
     """Remove ``.NAME.<pid>.<random>.part`` files beside ``target`` whose writer process is gone
     (a run killed by SIGKILL or a power cut cannot clean up after itself)."""

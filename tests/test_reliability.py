@@ -20,7 +20,8 @@ def _cli(name: str):
 
     module = {"mnn-train": "mnn_edge.train.cli", "mnn-export": "mnn_edge.export.cli", "mnn-run": "mnn_edge.run.cli",
               "mnn-eval": "mnn_edge.evaluate.cli", "mnn-bench": "mnn_edge.bench.cli",
-              "mnn-report": "mnn_edge.report.cli"}[name]
+              "mnn-report": "mnn_edge.report.cli", "mnn-data": "mnn_edge.data.cli",
+              "mnn-build": "mnn_edge.runtime.tensorrt.cli"}[name]
     return import_module(module).main
 
 
@@ -661,3 +662,35 @@ def test_every_command_refuses_a_bad_input_file_in_one_line(command, argv, imita
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert "Traceback" not in err and len(errors) == 1 and bad.name in errors[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# command, its arguments (export folder, synthetic faces, tmp), the output it writes (relative to tmp)
+CLAIMED_OUTPUTS = [
+    ("mnn-eval", lambda e, d, t: ["--artifact", str(e / "pose.onnx"), "--data", str(d), "--format", "synthetic",
+                                  "--json", str(t / "r.json"), "--no-progress"], "r.json"),
+    ("mnn-bench", lambda e, d, t: [str(e / "pose.onnx"), "--runs", "1", "--json", str(t / "b.json"),
+                                   "--no-progress"], "b.json"),
+    ("mnn-train", lambda e, d, t: ["--data", str(d), "--out", str(t / "run"), "--limit", "2"], "run"),
+    ("mnn-report", lambda e, d, t: ["--bench", str(t / "b.json"), "--out", str(t / "report")], "report"),
+    ("mnn-data", lambda e, d, t: ["synth", "--out", str(t / "faces"), "--n", "2"], "faces"),
+    ("mnn-data", lambda e, d, t: ["pseudo-label", "--teacher", str(t / "teacher"), "--data", str(d),
+                                  "--format", "synthetic", "--out", str(t / "labels.jsonl")], "labels.jsonl"),
+    ("mnn-build", lambda e, d, t: [str(e / "pose.onnx"), "--out", str(t / "engines")], "engines"),
+]
+
+
+@pytest.mark.parametrize(("command", "argv", "output"), CLAIMED_OUTPUTS,
+                         ids=[f"{c[0]} {c[2]}" for c in CLAIMED_OUTPUTS])
+def test_every_command_that_writes_refuses_a_second_writer(command, argv, output, random_export, synthetic_dir,
+                                                           tmp_path, capsys):
+    """Another process holds the output (here: this test, through the same lock a run takes): the
+    command stops before any work with one line naming the holder, and writes nothing."""
+    import os
+
+    from mnn_edge.fileio import claim_output
+
+    with claim_output(tmp_path / output, "output"):
+        before = sorted(p.name for p in tmp_path.iterdir())
+        _fails_with_one_line(capsys, command, argv(random_export, synthetic_dir, tmp_path),
+                             f"is being written by another process (pid {os.getpid()})")
+        assert sorted(p.name for p in tmp_path.iterdir()) == before

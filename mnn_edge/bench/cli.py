@@ -20,7 +20,7 @@ from mnn_edge.bench.schema import Backend, BenchRecord, BenchRun, record_from_ti
 from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import refuse_existing
+from mnn_edge.fileio import claim_outputs, refuse_existing
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.inputs import random_input
@@ -244,12 +244,13 @@ def run_bench(cfg: BenchConfig, tool: str = "mnn-bench") -> BenchRun:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv))
-    run = run_bench(cfg)
-    print(format_machine(run.machine))
-    print(format_table(list(run.records), run.baseline))
-    if cfg.json_out is not None:
-        write_run(run, cfg.json_out)
-        print(f"wrote {cfg.json_out}")
+    with claim_outputs((cfg.json_out, "JSON output")):
+        run = run_bench(cfg)
+        print(format_machine(run.machine))
+        print(format_table(list(run.records), run.baseline))
+        if cfg.json_out is not None:
+            write_run(run, cfg.json_out)
+            print(f"wrote {cfg.json_out}")
     return 0
 
 

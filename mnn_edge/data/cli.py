@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import claim_outputs
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ def _synth(cfg: SynthConfig) -> int:
     if cfg.out.is_dir() and not cfg.force and any(cfg.out.glob("synth_*.jpg")):
         raise MnnEdgeError(f"{cfg.out} already holds synthetic faces; use --force to overwrite them")
     t0 = time.perf_counter()
-    paths = write_synthetic(cfg.out, cfg.n, cfg.seed, image_size=cfg.size, workers=cfg.workers,
-                            progress=cfg.progress)
+    with claim_outputs((cfg.out, "synthetic data folder")):
+        paths = write_synthetic(cfg.out, cfg.n, cfg.seed, image_size=cfg.size, workers=cfg.workers,
+                                progress=cfg.progress)
     dt = time.perf_counter() - t0
     print(f"wrote {len(paths)} faces (.jpg + .mat) to {cfg.out} in {dt:.1f} s "
           f"({60 * len(paths) / max(dt, 1e-9):.0f} faces/min, {cfg.workers} worker(s))")
@@ -41,8 +43,9 @@ def _synth(cfg: SynthConfig) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from mnn_edge.data.synth_preview import write_contact_sheet
 
-    path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
-                               landmarks=args.landmarks)
+    with claim_outputs((args.out, "contact sheet")):
+        path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
+                                   landmarks=args.landmarks)
     print(f"wrote {path} ({args.n} faces, seed {args.seed})")
     return 0
 
@@ -50,7 +53,8 @@ def _preview(args: argparse.Namespace) -> int:
 def _cofw(args: argparse.Namespace) -> int:
     from mnn_edge.data.cofw_mat import convert_cofw, skips_text
 
-    written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
+    with claim_outputs((args.out, "COFW output folder")):
+        written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
     note = f"; skipped {skips_text(skipped)}" if skipped else ""
     print(f"wrote {written} faces (.png + .pts) to {args.out}{note}; read them with --format cofw")
     return 0
@@ -59,8 +63,9 @@ def _cofw(args: argparse.Namespace) -> int:
 def _pseudo_label(args: argparse.Namespace) -> int:
     from mnn_edge.data.pseudo_label import pseudo_label
 
-    made, resumed = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
-                                 force=args.force, progress=not args.no_progress)
+    with claim_outputs((args.out, "teacher labels")):  # two labellers would interleave one partial file
+        made, resumed = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
+                                     force=args.force, progress=not args.no_progress)
     note = f" ({resumed} kept from a stopped run)" if resumed else ""
     print(f"wrote {args.out}: teacher pose labels for {made + resumed} faces{note}; train or evaluate with "
           f"--pose-labels {args.out}")

@@ -16,7 +16,7 @@ from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.baseline import BASELINES
 from mnn_edge.evaluate.metrics import EvalResult, evaluate_runner
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import claim_outputs, write_text_atomic
 from mnn_edge.runtime.remote import artifact_arg
 
 
@@ -171,14 +171,15 @@ def format_table(res: EvalResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv))
-    res = evaluate(cfg)
-    print(format_table(res))
-    if cfg.json_out is not None:
-        write_text_atomic(cfg.json_out, json.dumps(res.to_dict(), indent=2, sort_keys=True) + "\n")
-        print(f"wrote {cfg.json_out}")
-    if cfg.per_face is not None:
-        write_text_atomic(cfg.per_face, "".join(json.dumps(f) + "\n" for f in res.faces))
-        print(f"wrote {cfg.per_face} ({len(res.faces)} faces)")
+    with claim_outputs((cfg.json_out, "JSON output"), (cfg.per_face, "per-face output")):
+        res = evaluate(cfg)
+        print(format_table(res))
+        if cfg.json_out is not None:
+            write_text_atomic(cfg.json_out, json.dumps(res.to_dict(), indent=2, sort_keys=True) + "\n")
+            print(f"wrote {cfg.json_out}")
+        if cfg.per_face is not None:
+            write_text_atomic(cfg.per_face, "".join(json.dumps(f) + "\n" for f in res.faces))
+            print(f"wrote {cfg.per_face} ({len(res.faces)} faces)")
     return 0
 
 

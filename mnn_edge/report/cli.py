@@ -20,7 +20,7 @@ from mnn_edge.bench.schema import BenchRun, load_run
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import write_text_atomic
+from mnn_edge.fileio import claim_outputs, write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, data_caption, load_accuracy
 from mnn_edge.report.markdown import render_report
 from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig, load_results, run_pipeline, write_results
@@ -128,6 +128,11 @@ def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet
 
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv), argv)
+    with claim_outputs((cfg.out, "report folder")):
+        return _report(cfg)
+
+
+def _report(cfg: ReportConfig) -> int:
     report = cfg.out / REPORT_NAME
     if report.exists() and not cfg.force:
         raise MnnEdgeError(f"{report} already exists; pass --force to overwrite it")

@@ -9,7 +9,7 @@ from pathlib import Path
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
-from mnn_edge.fileio import read_toml
+from mnn_edge.fileio import claim_outputs, read_toml
 from mnn_edge.train.config import PRESETS, TrainConfig, build_config
 
 
@@ -79,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     from mnn_edge.train.loop import train
 
-    final = train(cfg)
-    if int(os.environ.get("RANK", "0")) == 0:  # torchrun: one report, from the process that saved
+    saver = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 saves and reports
+    with claim_outputs((cfg.out if saver else None, "training run folder")):
+        final = train(cfg)
+    if saver:
         print(f"wrote {final} and {final.parent / 'last.pt'}")
     return 0
 

@@ -6,9 +6,15 @@ import argparse
 from pathlib import Path
 
 from mnn_edge.artifact import Precision
-from mnn_edge.artifact.triton import add_triton_arguments, serving_config_from_args, write_triton_model
+from mnn_edge.artifact.triton import (
+    ServingConfig,
+    add_triton_arguments,
+    serving_config_from_args,
+    write_triton_model,
+)
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.fileio import claim_outputs
 from mnn_edge.runtime.tensorrt.build import build_engine, build_engines_for_export
 from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing, config_from_recipe
 
@@ -82,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     for src in args.onnx:
         if not src.exists():
             raise MnnEdgeError(f"{src} not found")
+    with claim_outputs((cfg.out_dir, "engine folder"), (args.triton_repo, "Triton repository")):
+        return _build(args, cfg, serving)
+
+
+def _build(args: argparse.Namespace, cfg: BuildConfig, serving: ServingConfig | None) -> int:
     plans = []
     for src in args.onnx:
         if src.is_dir():
