@@ -177,3 +177,24 @@ def test_serve_refuses_a_busy_port_and_a_bad_artifact(server, random_export, tmp
     assert run_cli(serve_main, [str(broken), "--http-port", str(http), "--grpc-port", str(grpc)]) == 1
     assert "is not a loadable ONNX model" in capsys.readouterr().err
     assert "mlserver" not in sys.modules  # both refused before the server was imported
+
+
+def test_mnn_run_with_a_served_model_writes_what_the_local_file_gives(server, random_export, tmp_path):
+    """`mnn-run --engine grpc://...` unchanged: same frames, same faces, the same poses as the file."""
+    import json
+
+    from mnn_edge.run.cli import main as run_main
+    from mnn_edge.run.synth_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=6)
+    common = ["--video", str(video), "--box", "60,50,200,210", "--no-display", "--quiet"]
+    assert run_cli(run_main, ["--engine", server[0], *common, "--json", str(tmp_path / "remote.jsonl")]) == 0
+    assert run_cli(run_main, ["--engine", str(random_export / "pose.onnx"), *common,
+                              "--json", str(tmp_path / "local.jsonl")]) == 0
+    remote, local = ([json.loads(line) for line in (tmp_path / f"{n}.jsonl").read_text().splitlines()]
+                     for n in ("remote", "local"))
+    assert len(remote) == len(local) == 6
+    for r, loc in zip(remote, local):
+        assert r["frame"] == loc["frame"] and r["face"] == loc["face"] == 0
+        np.testing.assert_allclose([r[k] for k in ("yaw", "pitch", "roll")],
+                                   [loc[k] for k in ("yaw", "pitch", "roll")], atol=0.01)
