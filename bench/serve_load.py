@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,19 +27,10 @@ import numpy as np
 from mnn_edge.bench.machine import machine_record
 from mnn_edge.runtime import open_runner
 from mnn_edge.runtime.inputs import random_input
+from mnn_edge.serve.cli import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARTIFACT = ROOT / "bench/results/quantization/export/pose.onnx"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def start_server(artifact: Path, batching: bool, extra: list[str]) -> tuple[subprocess.Popen, str]:

@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from test_run_cli import _count_frames, _records
 from test_run_parts import FakeRunner
 
 from mnn_edge.cli_util import run_cli
@@ -31,19 +31,6 @@ from mnn_edge.run.synth_video import write_video
 from mnn_edge.runtime.base import InputSpec
 
 BOX = (20.0, 20.0, 100.0, 100.0)
-REAL_CAPTURE = cv2.VideoCapture
-
-
-def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _count_frames(path: Path) -> int:
-    cap = REAL_CAPTURE(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 class ListSource:

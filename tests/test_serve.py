@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,18 +29,9 @@ from mnn_edge.runtime import backend_for, open_runner  # noqa: E402
 from mnn_edge.runtime.compare import PARITY_MAX_ABS  # noqa: E402
 from mnn_edge.runtime.inputs import random_input  # noqa: E402
 from mnn_edge.runtime.remote import DEFAULT_TIMEOUT_S, ModelURL, artifact_arg, parse_model_url  # noqa: E402
+from mnn_edge.serve.cli import free_ports  # noqa: E402
 
 STARTUP_S = 90  # importing MLServer + loading the model; ~10 s here with a training run beside it
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

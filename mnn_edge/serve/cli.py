@@ -97,6 +97,18 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
                        device=args.device, threads=args.threads)
 
 
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct ports free on ``host`` right now (the kernel's pick), for benchmarks and tests."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def check_port_free(host: str, port: int, flag: str) -> None:
     """Bind once and let go: a port in use is one line now, not a server that dies while starting."""
     try:
