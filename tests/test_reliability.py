@@ -330,11 +330,14 @@ def test_building_a_half_exported_folder_says_what_is_missing(tmp_path, capsys):
 def _start_export(out, extra=()):
     """mnn-export in a child whose parity check first waits 60 s: a signal sent once a temporary
     exists lands part-way, however slow the machine (on a loaded CI machine the whole export once
-    finished between the test seeing the temporary and sending SIGINT)."""
+    finished between the test seeing the temporary and sending SIGINT). Ctrl-C is restored in the
+    child: a test run started in the background (nohup, `&`, some CI runners) passes SIGINT on as
+    ignored, and Python then never raises KeyboardInterrupt -- unlike a terminal's Ctrl-C."""
     import subprocess
     import sys
 
-    code = ("import sys, time; sys.argv[0] = 'mnn-export'; from mnn_edge.export import pipeline; "
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "import sys, time; sys.argv[0] = 'mnn-export'; from mnn_edge.export import pipeline; "
             "real = pipeline.check_parity; "
             "pipeline.check_parity = lambda *a, **k: (time.sleep(60), real(*a, **k))[1]; "
             "from mnn_edge.export.cli import entry; raise SystemExit(entry())")
