@@ -8,11 +8,27 @@ mnn-run's loop and nothing else.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
+STATM = Path("/proc/self/statm")
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc)."""
+    return int(STATM.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_soak(module: str, function: str, *args: str) -> str:
+    """:func:`run_fresh` for a soak that reads :func:`resident_bytes`; skips where /proc has no statm."""
+    if not STATM.exists():
+        pytest.skip("no /proc/self/statm to read resident memory from on this system")
+    return run_fresh(module, function, *args)
 
 
 def run_fresh(module: str, function: str, *args: str, timeout: float = 600.0) -> str:

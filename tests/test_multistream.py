@@ -258,21 +258,17 @@ def test_multi_stream_soak_memory_stays_flat(tmp_path):
     (drops counted) through the whole multi-stream loop, in a fresh process: resident memory after
     the file's frame 1,500 is within 1.5 MB of frame 500. An unbounded camera queue would hold
     every dropped 37 KB frame (thousands here); the single-stream soak is in test_reliability.py."""
-    from fresh_process import run_fresh
+    from fresh_process import run_soak
 
-    if not os.path.exists("/proc/self/statm"):
-        pytest.skip("no /proc/self/statm to read resident memory from on this system")
-    grown, cam_frames, dropped = map(int, run_fresh("test_multistream", "soak_two_streams", str(tmp_path)).split(","))
+    grown, cam_frames, dropped = map(int, run_soak("test_multistream", "soak_two_streams", str(tmp_path)).split(","))
     print(f"resident memory change over 1,000 frames: {grown / 1e6:+.3f} MB; camera {cam_frames} frames, "
           f"{dropped} dropped")
     assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 1,000 frames"
 
 
 def soak_two_streams(folder: str) -> str:
-    """The soak's body (run by :func:`fresh_process.run_fresh`): 'RSS growth,camera frames,dropped'."""
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    """The soak's body (run by :func:`fresh_process.run_soak`): 'RSS growth,camera frames,dropped'."""
+    from fresh_process import resident_bytes
 
     marks: dict[int, int] = {}
     done = threading.Event()
@@ -282,7 +278,7 @@ def soak_two_streams(folder: str) -> str:
             image = np.full((96, 128, 3), 90, np.uint8)
             for i in range(1501):
                 if i in (500, 1500):
-                    marks[i] = rss()
+                    marks[i] = resident_bytes()
                 yield Frame(i, i / 30.0, image.copy())
             done.set()
 

@@ -393,28 +393,21 @@ def test_mnn_run_soak_memory_stays_flat(tmp_path):
     re-detection, JSON lines, timing), in a fresh process: resident memory after frame 6,000 is
     within 1.5 MB of frame 1,000. The old per-stage latency lists grew ~0.35 KB a frame (1.8 MB
     over this stretch)."""
-    from fresh_process import run_fresh
+    from fresh_process import run_soak
 
-    if not Path("/proc/self/statm").exists():
-        pytest.skip("no /proc/self/statm to read resident memory from on this system")
-    grown = float(run_fresh("test_reliability", "soak_single_stream", str(tmp_path)))
+    grown = float(run_soak("test_reliability", "soak_single_stream", str(tmp_path)))
     print(f"resident memory change over 5,000 frames: {grown / 1e6:+.3f} MB")
     assert grown < 1_500_000, f"resident memory grew {grown / 1e6:.2f} MB over 5,000 frames"
 
 
 def soak_single_stream(folder: str) -> int:
-    """The soak's body (run by :func:`fresh_process.run_fresh`): RSS at frame 6,000 minus frame 1,000."""
-    import os
-
+    """The soak's body (run by :func:`fresh_process.run_soak`): RSS at frame 6,000 minus frame 1,000."""
+    from fresh_process import resident_bytes
     from test_run_parts import FakeRunner
 
     from mnn_edge.run import app
     from mnn_edge.run.detect import DetectorKind
     from mnn_edge.run.sources import Frame
-
-    def rss() -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     marks: dict[int, int] = {}
 
@@ -425,7 +418,7 @@ def soak_single_stream(folder: str) -> int:
             image = np.full((96, 128, 3), 90, np.uint8)
             for i in range(6001):
                 if i in (1000, 6000):
-                    marks[i] = rss()
+                    marks[i] = resident_bytes()
                 yield Frame(i, i / 30.0, image.copy())
 
         def close(self):
