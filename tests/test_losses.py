@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mnn_edge.data.augment import flip_pose
 from mnn_edge.geometry import project
 from mnn_edge.meanface import mean_face
 from mnn_edge.model.network import POSE_SCALE
@@ -17,6 +18,8 @@ from mnn_edge.train.losses import (
     decoded_landmark_loss,
     gaussian_entropy,
     heatmap_loss,
+    mirror_loss,
+    mirrored_pose,
     mnn_losses,
     pose_loss,
     project_torch,
@@ -134,3 +137,29 @@ def test_mnn_losses_only_computes_weighted_terms():
     assert total.item() == pytest.approx(2.0 * terms["ed"].item() + 0.5 * terms["ae"].item(), rel=1e-6)
     with pytest.raises(ValueError, match="every loss weight is 0"):
         mnn_losses(out, batch, LossWeights(0, 0, 0, 0), MF.float())
+
+
+def test_mirror_loss_is_zero_for_consistent_readings_and_l_ed_otherwise():
+    pose = torch.tensor([[20.0, -5.0, 8.0, 100.0, 120.0, 40.0], [-35.0, 10.0, -3.0, 130.0, 125.0, 38.0]])
+    size = 256
+    want = torch.tensor(np.stack([flip_pose(p.numpy(), size) for p in pose]), dtype=torch.float32)
+    assert torch.allclose(mirrored_pose(pose, size), want)
+    assert mirror_loss(pose, mirrored_pose(pose, size), size).item() == pytest.approx(0.0, abs=1e-3)
+    # A network that reads both views with the same +9 deg of roll disagrees by 18 deg: 18 / 90.
+    biased = pose.clone()
+    biased[:, 2] += 9.0
+    mirror_biased = mirrored_pose(pose, size)
+    mirror_biased[:, 2] += 9.0
+    assert mirror_loss(biased, mirror_biased, size).item() == pytest.approx(18.0 / POSE_SCALE[2], rel=1e-4)
+
+
+def test_mnn_losses_mirror_term_needs_the_mirrored_pose():
+    n = 2
+    pose = torch.tensor(random_poses(n), dtype=torch.float32)
+    out = {"pose": pose, "pose_mirror": mirrored_pose(pose, 256) + torch.tensor([0, 0, 4.5, 0, 0, 0])}
+    batch = {"image": torch.zeros(n, 3, 256, 256), "pose": pose, "pose_valid": torch.ones(n, dtype=torch.bool)}
+    total, terms = mnn_losses(out, batch, LossWeights(ed=0, ae=0, ce_h=0, ce_v=0, mirror=2.0), MF.float())
+    assert set(terms) == {"mirror"}
+    assert terms["mirror"].item() == pytest.approx(4.5 / POSE_SCALE[2], rel=1e-4)
+    assert total.item() == pytest.approx(2 * 4.5 / POSE_SCALE[2], rel=1e-4)
+    assert not LossWeights(0, 0, 0, 0, mirror=1.0).needs_decoder

@@ -12,7 +12,7 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_toml
 from mnn_edge.train.cli import main as train_main
 from mnn_edge.train.config import PRESETS, build_config, parse_stages
-from mnn_edge.train.loop import FINAL, LAST, Trainer, apply_freeze, learning_rate
+from mnn_edge.train.loop import FINAL, LAST, Trainer, TrainNet, apply_freeze, learning_rate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,24 @@ def test_full_model_every_loss_term_falls(synthetic_dir, tmp_path):
     assert set(first) == {"loss", "ed", "ae", "ce_h", "ce_v"}
     for term in ("ed", "ae", "ce_h", "ce_v"):
         assert last[term] < first[term], (term, [h[term] for h in history])
+
+
+def test_mirror_term_reads_the_flipped_crop_and_falls(synthetic_dir, tmp_path):
+    # The mirror term's second reading is the pose of the horizontally flipped crop through the
+    # same encoder; a few steps on that term alone must bring the two readings together.
+    cfg = build_config({}, dict(data=synthetic_dir, limit=8, out=tmp_path, batch=2, lr=1e-4, warmup_steps=0,
+                                augment=False, progress=False, device="cpu"))
+    stage = parse_stages([{"name": "m", "until": 1.0, "weights": dict(ed=0, ae=0, ce_h=0, ce_v=0, mirror=1.0)}])[0]
+    trainer = Trainer(cfg)
+    apply_freeze(trainer.model, stage)
+    batch = next(iter(trainer.batches()))
+    net = TrainNet(trainer.model).eval()
+    with torch.no_grad():
+        out = net(batch["image"], decoder=False, mirror=True)
+        alone = net(batch["image"].flip(-1), decoder=False)["pose"]
+    torch.testing.assert_close(out["pose_mirror"], alone)
+    history = [trainer.train_step(batch, stage, cfg.lr)["mirror"] for _ in range(4)]
+    assert history[-1] < history[0], history
 
 
 def test_cli_checkpoint_and_resume(synthetic_dir, tmp_path):

@@ -168,7 +168,7 @@ class TrainConfig:
 
 
 def parse_stages(value) -> tuple[Stage, ...]:
-    """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v, lnd}, freeze}``."""
+    """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v, lnd, mirror}, freeze}``."""
     if isinstance(value, str):
         if value not in PRESETS:
             raise MnnEdgeError(f"unknown schedule preset '{value}': expected one of {', '.join(PRESETS)}")
@@ -181,7 +181,7 @@ def parse_stages(value) -> tuple[Stage, ...]:
                                 freeze=tuple(t.get("freeze", ()))))
         except (KeyError, TypeError) as e:
             raise MnnEdgeError(f"schedule stage {i}: {e} (expected name, until, "
-                               "weights = {ed, ae, ce_h, ce_v, lnd}, freeze)") from e
+                               "weights = {ed, ae, ce_h, ce_v, lnd, mirror}, freeze)") from e
     return tuple(stages)
 
 

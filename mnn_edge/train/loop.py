@@ -35,17 +35,24 @@ FINAL = "model_fp16.pt"  # fp16 weights only, what ships
 
 
 class TrainNet(nn.Module):
-    """MNN with a switch to run the encoder and pose heads only (what DDP wraps)."""
+    """MNN with switches to run the encoder and pose heads only, and to read the pose of the
+    mirrored images too (the ``mirror`` loss); what DDP wraps."""
 
     def __init__(self, model: MNN):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor, decoder: bool = True) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, decoder: bool = True, mirror: bool = False) -> dict[str, torch.Tensor]:
         if decoder:
-            return self.model(x)
-        code, _ = self.model.encoder(x)
-        return {"pose": scale_pose(self.model.fc_pose(code)), "pose_proj": scale_pose(self.model.fc_pose_proj(code))}
+            out = self.model(x)
+        else:
+            code, _ = self.model.encoder(x)
+            out = {"pose": scale_pose(self.model.fc_pose(code)), "pose_proj": scale_pose(self.model.fc_pose_proj(code))}
+        if mirror:
+            # Encoder and fc_pose only: the term compares poses, the decoder would be wasted work.
+            code, _ = self.model.encoder(x.flip(-1))
+            out["pose_mirror"] = scale_pose(self.model.fc_pose(code))
+        return out
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,7 @@ class Trainer:
         batch = to_device(batch, self.device)
         image = batch["image"].contiguous(memory_format=self.memory_format)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-            out = self.net(image, stage.weights.needs_decoder)
+            out = self.net(image, stage.weights.needs_decoder, stage.weights.mirror > 0)
         total, terms = mnn_losses(out, batch, stage.weights, self.mean_face, self.cfg.sigma)
         if not torch.isfinite(total):
             raise MnnEdgeError(f"the loss became {total.item()} at step {self.step} (lower --lr?)")
@@ -285,7 +292,7 @@ class Trainer:
         for batch in loader:
             batch = to_device(batch, self.device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
-                out = net(batch["image"], stage.weights.needs_decoder)
+                out = net(batch["image"], stage.weights.needs_decoder, stage.weights.mirror > 0)
             _, terms = mnn_losses(out, batch, stage.weights, self.mean_face, self.cfg.sigma)
             n = batch["image"].shape[0]
             for k, v in terms.items():

@@ -22,6 +22,14 @@ against the ground truth, normalised like L_AE. L_CE(h) alone moves a heatmap he
 scratch slowly on a CPU budget (180 steps left the soft-argmax landmarks worse than the mean
 face: the probability floor spread over 256x256 pixels pulls every point to the centre); this
 term pushes on exactly that mass, so both together train the decoded output directly.
+
+Also not in the paper, off by default: ``mirror`` (:func:`mirror_loss`), L_ED between the pose of
+a crop and the mirrored pose of its mirror image (yaw and roll negated, tx reflected). Flip
+augmentation shows the network both views with mirrored labels, yet the round-5 starter still read
+a face and its mirror image differently (their disagreement: 1.2 deg of roll on average, about
+2.5 deg per face); averaging the two readings cut its frontal roll error from 3.35 to 2.23 deg
+(``bench/frontal_flip.py``). This term asks for that agreement directly, on every face, labelled
+by the teacher or not.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import torch.nn.functional as F
 
 from mnn_edge.model.network import POSE_SCALE
 
-LOSS_NAMES = ("ed", "ae", "ce_h", "ce_v", "lnd")
+LOSS_NAMES = ("ed", "ae", "ce_h", "ce_v", "lnd", "mirror")
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class LossWeights:
     ce_h: float = 1.0  # L_CE(h), landmark heatmaps
     ce_v: float = 1.0  # L_CE(v), visibility
     lnd: float = 0.0  # NME of the soft-argmax landmarks (not in the paper; module docstring)
+    mirror: float = 0.0  # fc_pose of a crop vs that of its mirror image (not in the paper; module docstring)
 
     def as_dict(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in LOSS_NAMES}
@@ -95,6 +104,18 @@ def pose_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> 
     diff = (pred - target) / units
     dist = torch.sqrt(diff.square().sum(dim=1) + 1e-8)  # eps: finite gradient at a perfect fit
     return _masked_mean(dist, valid)
+
+
+def mirrored_pose(pose: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 6) pose of a size x size crop -> that of the mirrored crop (augment.flip_pose, batched)."""
+    yaw, pitch, roll, tx, ty, tz = pose.unbind(dim=1)
+    return torch.stack([-yaw, pitch, -roll, (size - 1.0) - tx, ty, tz], dim=1)
+
+
+def mirror_loss(pose: torch.Tensor, pose_of_mirror: torch.Tensor, size: int) -> torch.Tensor:
+    """L_ED between the (N, 6) poses of crops and the mirrored poses read from their mirror images."""
+    valid = torch.ones(pose.shape[0], dtype=torch.bool, device=pose.device)
+    return pose_loss(pose, mirrored_pose(pose_of_mirror, size), valid)
 
 
 def landmark_box_size(landmarks: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -168,7 +189,8 @@ def mnn_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], wei
     """Weighted total and the individual terms (detached) of the terms with a non-zero weight.
 
     ``out`` is the network's dict (``pose``, ``pose_proj`` and, when the decoder ran,
-    ``heatmap_logits``, ``visibility_logits``); ``batch`` holds the labels made by
+    ``heatmap_logits``, ``visibility_logits``; ``pose_mirror``, the pose read from the mirrored
+    image, when the ``mirror`` term is on); ``batch`` holds the labels made by
     :mod:`mnn_edge.train.dataset` (``pose``, ``pose_valid``, ``landmarks``, ``lnd_valid``,
     ``visibility``, ``vis_valid``).
     """
@@ -183,6 +205,8 @@ def mnn_losses(out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], wei
         terms["lnd"] = decoded_landmark_loss(out["heatmap_logits"], batch["landmarks"], batch["lnd_valid"])
     if weights.ce_v > 0:
         terms["ce_v"] = visibility_loss(out["visibility_logits"], batch["visibility"], batch["vis_valid"])
+    if weights.mirror > 0:
+        terms["mirror"] = mirror_loss(out["pose"].float(), out["pose_mirror"].float(), batch["image"].shape[-1])
     if not terms:
         raise ValueError("every loss weight is 0: nothing to train")
     w = weights.as_dict()
