@@ -120,8 +120,9 @@ def test_config_file_flags_override_and_errors(tmp_path):
 
 def test_paper_preset_is_landmarks_first_then_all():
     first, second = PRESETS["paper"]
-    assert first.weights.as_dict() == {"ed": 0.0, "ae": 0.0, "ce_h": 1.0, "ce_v": 0.0, "lnd": 0.0}
-    assert second.weights.trains_every_head and second.weights.lnd == 0 and second.until == 1.0
+    assert first.weights.as_dict() == {"ed": 0.0, "ae": 0.0, "ce_h": 1.0, "ce_v": 0.0, "lnd": 0.0, "mirror": 0.0}
+    assert second.weights.trains_every_head and second.weights.lnd == 0 and second.weights.mirror == 0
+    assert second.until == 1.0
 
 
 def test_learning_rate_warms_up_then_follows_the_cosine():
