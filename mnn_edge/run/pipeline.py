@@ -22,7 +22,7 @@ from mnn_edge.run.smoothing import TrackSmoother
 from mnn_edge.run.track import Track, Tracker
 from mnn_edge.runtime import Runner
 
-STAGES = ("decode", "detect", "preprocess", "infer", "postprocess", "draw")
+STAGES = ("decode", "detect", "track", "preprocess", "infer", "postprocess", "draw")
 
 
 @dataclass
@@ -30,7 +30,8 @@ class FaceResult:
     track_id: int
     box: np.ndarray  # (4,) the square crop the network saw, image px
     score: float  # detector score of the track's last detection
-    detected: bool  # the crop came from the detector on this frame (else from tracking)
+    detected: bool  # the crop is a detection's (made on this frame, or in the background and carried here)
+    detection_age: int  # frames since the detection behind this crop was made (0 = this frame)
     pose: np.ndarray  # (6,) yaw, pitch, roll deg; tx, ty image px; tz scale in image px
     landmarks: np.ndarray | None  # (L, 2) image px (full model only)
     visibility: np.ndarray | None  # (L,) probability in [0, 1] (full model only)
@@ -80,10 +81,11 @@ class FacePipeline:
         """Detect or track, crop and preprocess: everything before the network."""
         result = FrameResult([])
         t0 = time.perf_counter()
-        result.detector_ran = self.tracker.will_detect
         tracks = self.tracker.crops(image_bgr)
         t1 = time.perf_counter()
-        result.latency_ms["detect"] = (t1 - t0) * 1000.0 if result.detector_ran else 0.0
+        result.detector_ran = self.tracker.ran_inline
+        result.latency_ms["detect"] = self.tracker.detect_ms
+        result.latency_ms["track"] = (t1 - t0) * 1000.0 - self.tracker.detect_ms  # the flow, the carrying
         if not tracks:
             return PreparedFrame(result, [], [], np.empty((0,)), image_bgr.shape, timestamp)
         crops, maps = crop_faces(image_bgr, tracks, self.meta.input_size)
@@ -108,8 +110,8 @@ class FacePipeline:
             visibility = np.asarray(outputs["visibility"][i], dtype=np.float64) if "visibility" in outputs else None
             if self.smoother is not None:
                 pose, landmarks = self.smoother.smooth(track.track_id, timestamp, pose, landmarks)
-            faces.append(FaceResult(track.track_id, track.box(), track.score, track.detected, pose,
-                                    landmarks, visibility))
+            faces.append(FaceResult(track.track_id, track.box(), track.score, track.detected,
+                                    self.tracker.frames_since_detection(track), pose, landmarks, visibility))
             self.tracker.update(track, pose, landmarks, shape)  # the next frame's crop
         if self.smoother is not None:
             self.smoother.keep_only({t.track_id for t in self.tracker.tracks})

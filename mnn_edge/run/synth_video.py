@@ -37,8 +37,11 @@ def render_frame(frame: int, frames: int, faces: int = 1, size: int = 256, seed:
     return np.hstack(tiles)
 
 
-def write_video(path: Path, frames: int, faces: int = 1, size: int = 256, seed: int = 0, fps: float = 10.0) -> Path:
-    """An .avi (MJPG, decodable by every OpenCV build) or .mp4 of ``frames`` synthetic frames."""
+def write_video(path: Path, frames: int, faces: int = 1, size: int = 256, seed: int = 0, fps: float = 10.0,
+                path_frames: int | None = None) -> Path:
+    """An .avi (MJPG, decodable by every OpenCV build) or .mp4 of ``frames`` synthetic frames: the
+    first ``frames`` of a path ``path_frames`` long (default: the whole path, a full head turn; a
+    longer path is slower motion, as a tracker sees at a camera's frame rate)."""
     path = Path(path)
     fourcc = {".avi": "MJPG", ".mp4": "mp4v"}.get(path.suffix.lower())
     if fourcc is None:
@@ -48,7 +51,7 @@ def write_video(path: Path, frames: int, faces: int = 1, size: int = 256, seed: 
         raise MnnEdgeError(f"OpenCV cannot write {path}")
     try:
         for i in range(frames):
-            writer.write(render_frame(i, frames, faces, size, seed))
+            writer.write(render_frame(i, path_frames or frames, faces, size, seed))
     finally:
         writer.release()
     return path
