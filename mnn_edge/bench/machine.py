@@ -29,6 +29,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The instruction-set features that decide how fast INT8 and FP32 kernels run: the same graph
+# measures 0.29x FP32 on a host with AVX-512 VNNI and 0.35x on one with AMX.
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
+               "amx_bf16", "asimd", "asimddp", "sve", "i8mm")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's speed-relevant instruction-set flags (``/proc/cpuinfo``; [] where it is unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    have = set(line.split(":", 1)[1].split())
+                    return [flag for flag in SPEED_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def usable_cores() -> int:
     """Cores this process may run on (the affinity mask, not the host's total)."""
     try:
@@ -82,7 +101,8 @@ def library_versions() -> dict[str, str]:
 
 def machine_record() -> dict:
     """Everything above in one JSON-ready dict."""
-    return {"cpu": cpu_model(), "cores": usable_cores(), "memory_gb": memory_gb(), "os": platform.platform(),
+    return {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": usable_cores(), "memory_gb": memory_gb(),
+            "os": platform.platform(),
             "python": platform.python_version(), "gpus": gpus(), "libraries": library_versions(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "")}
 
@@ -91,5 +111,7 @@ def format_machine(rec: dict) -> str:
     """A few readable lines for the screen and for REPORT.md."""
     gpu = "; ".join(f"{g['name']} (driver {g['driver']}, {g['memory']})" for g in rec.get("gpus", [])) or "none"
     libs = ", ".join(f"{k} {v}" for k, v in sorted(rec.get("libraries", {}).items()))
+    flags = " ".join(rec.get("cpu_flags", [])) or "not recorded"
     return (f"CPU: {rec.get('cpu', '?')}, {rec.get('cores', '?')} usable cores, {rec.get('memory_gb', '?')} GB RAM\n"
+            f"CPU flags: {flags}\n"
             f"GPU: {gpu}\nOS: {rec.get('os', '?')}, Python {rec.get('python', '?')}\nLibraries: {libs}")
