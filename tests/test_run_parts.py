@@ -16,7 +16,7 @@ from mnn_edge.run.outputs import JsonlSink, VideoSink, check_writable, display_a
 from mnn_edge.run.pipeline import FacePipeline
 from mnn_edge.run.smoothing import OneEuroFilter
 from mnn_edge.run.sources import ImageSource, to_bgr8
-from mnn_edge.run.track import Tracker, TrackerConfig, crop_from_landmarks
+from mnn_edge.run.track import Tracker, TrackerConfig
 from mnn_edge.runtime.base import InputSpec, Runner
 
 S = 256
@@ -78,7 +78,7 @@ def _frame(h=480, w=640, dx=0.0, dy=0.0):
     return cv2.warpAffine(_TEXTURE, m, (w, h), borderMode=cv2.BORDER_REFLECT)
 
 
-def test_full_model_tracks_from_landmarks_and_redetects_every_n():
+def test_tracks_between_detections_and_redetects_every_n():
     det = CountingDetector([(100, 100, 200, 230), (400, 120, 500, 250)])
     runner = FakeRunner()
     pipe = FacePipeline(runner, Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=5)))
@@ -87,7 +87,7 @@ def test_full_model_tracks_from_landmarks_and_redetects_every_n():
     assert [r.detector_ran for r in results] == [i in (0, 5, 10) for i in range(12)]
     assert all(len(r.faces) == 2 for r in results)
     assert runner.batches == [2] * 12  # both faces in one batch
-    # the fake's landmarks frame the crop exactly, so tracked crops stay put and ids stay stable
+    # a still frame: tracked crops stay put and ids stay stable
     assert {f.track_id for r in results for f in r.faces} == {0, 1}
     first, last = results[1].faces[0], results[11].faces[0]
     np.testing.assert_allclose(first.box, last.box, atol=1e-6)
@@ -107,7 +107,7 @@ def test_results_are_mapped_back_to_image_coordinates():
     assert face.visibility.shape == (68,) and face.visibility[0] == pytest.approx(0.9)
 
 
-def test_implausible_landmarks_leave_the_crop_where_the_flow_put_it():
+def test_the_crop_does_not_follow_the_landmarks():
     det = CountingDetector([(100, 100, 200, 230)])
     pipe = FacePipeline(FakeRunner(collapse=True), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=50)))
     results = [pipe.process(_frame(), t) for t in range(4)]
@@ -175,12 +175,6 @@ def test_no_face_and_faces_outside_the_frame():
     pipe = FacePipeline(FakeRunner(), Tracker(FixedBoxDetector([(700, 700, 800, 800)]), ModelKind.FULL))
     r = pipe.process(_frame(), 0.0)
     assert r.faces == [] and r.detector_ran and r.latency_ms["infer"] == 0.0
-
-
-def test_crop_from_landmarks_is_the_training_rule():
-    center, side = crop_from_landmarks(np.array([[10.0, 20.0], [110.0, 20.0], [60.0, 100.0]]))
-    assert side == pytest.approx(MARGIN * 100)
-    np.testing.assert_allclose(center, [60.0, 60.0 - UP_SHIFT * 80])
 
 
 def test_nms_iou_and_box_parsing():

@@ -62,7 +62,6 @@ class PreparedFrame:
     tracks: list[Track]
     maps: list[np.ndarray]
     batch: np.ndarray  # (N, C, H, W) network input, N = len(tracks)
-    shape: tuple[int, ...]
     timestamp: float
 
 
@@ -87,21 +86,21 @@ class FacePipeline:
         result.latency_ms["detect"] = self.tracker.detect_ms
         result.latency_ms["track"] = (t1 - t0) * 1000.0 - self.tracker.detect_ms  # the flow, the carrying
         if not tracks:
-            return PreparedFrame(result, [], [], np.empty((0,)), image_bgr.shape, timestamp)
+            return PreparedFrame(result, [], [], np.empty((0,)), timestamp)
         crops, maps = crop_faces(image_bgr, tracks, self.meta.input_size)
         batch = to_input(crops, self.meta)
         result.latency_ms["preprocess"] = (time.perf_counter() - t1) * 1000.0
-        return PreparedFrame(result, tracks, maps, batch, image_bgr.shape, timestamp)
+        return PreparedFrame(result, tracks, maps, batch, timestamp)
 
     def finish(self, frame: PreparedFrame, outputs: dict[str, np.ndarray]) -> FrameResult:
         """Map this frame's rows of the network outputs back to the image; move its tracks."""
         t0 = time.perf_counter()
-        frame.result.faces = self._postprocess(frame.tracks, frame.maps, outputs, frame.shape, frame.timestamp)
+        frame.result.faces = self._postprocess(frame.tracks, frame.maps, outputs, frame.timestamp)
         frame.result.latency_ms["postprocess"] = (time.perf_counter() - t0) * 1000.0
         return frame.result
 
     def _postprocess(self, tracks: list[Track], maps: list[np.ndarray], outputs: dict[str, np.ndarray],
-                     shape: tuple[int, ...], timestamp: float) -> list[FaceResult]:
+                     timestamp: float) -> list[FaceResult]:
         full = self.meta.kind is ModelKind.FULL and "landmarks" in outputs
         faces = []
         for i, (track, c2i) in enumerate(zip(tracks, maps)):
@@ -112,7 +111,6 @@ class FacePipeline:
                 pose, landmarks = self.smoother.smooth(track.track_id, timestamp, pose, landmarks)
             faces.append(FaceResult(track.track_id, track.box(), track.score, track.detected,
                                     self.tracker.frames_since_detection(track), pose, landmarks, visibility))
-            self.tracker.update(track, pose, landmarks, shape)  # the next frame's crop
         if self.smoother is not None:
             self.smoother.keep_only({t.track_id for t in self.tracker.tracks})
         return faces

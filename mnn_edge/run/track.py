@@ -5,12 +5,14 @@ frame, every ``redetect_every`` frames, and whenever a track is lost. In between
 crop is carried from the previous frame to this one by the image itself: median flow
 (:mod:`mnn_edge.run.flow`) measures how the pixels under the crop moved and scaled, and the
 crop moves with them *before* the network runs, so the crop a frame gets is where the face is on
-that frame, not where it was. The full model re-frames a freshly detected crop by the training crop
-rule on its own 68 landmarks (the framing the network was trained on), and the flow carries that on.
+that frame, not where it was. Both models are tracked alike.
 
-The network's pose (tx, ty) is not used to move crops: it follows a shifted face with a median
-slope of ~0.6 (the wrong way on some faces), which drove the old pose-only tracker 20-30 px per
-frame off a face moving 8 px per frame.
+The network's outputs are not used to move crops (measured on bench/tracking.py): the pose
+model's (tx, ty) follows a shifted face with a median slope of ~0.6 (the wrong way on some
+faces), which drove the old pose-only tracker 20-30 px per frame off a face moving 8 px per frame;
+re-framing the full model's crop on its own landmarks by the training crop rule — on every frame,
+or once after each detection — framed worse than the detector box carried by the flow (landmark
+NME +0.3 to +0.4 points, the crop drifting with each frame's landmark error).
 
 A track is lost — and the detector runs on that very frame, inline — when the flow cannot say
 where its pixels went (a cut, an occlusion, a face leaving: too few points come back, or what the
@@ -32,14 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnn_edge.artifact import ModelKind
-from mnn_edge.data.crop import MARGIN, UP_SHIFT
 from mnn_edge.run.detect import Detection, Detector, box_iou
 from mnn_edge.run.detect_worker import DetectorWorker
 from mnn_edge.run.flow import box_motion, to_gray
 
 # The training crop rule (mnn_edge.data.crop): side = MARGIN x the landmark box's longest side,
-# centre UP_SHIFT of its height above the box centre. Tracking crops follow the same rule so the
-# network sees faces framed as it learnt them.
+# centre UP_SHIFT of its height above the box centre. Detection crops approximate that rule so the
+# network sees faces framed about as it learnt them.
 # From a CenterFace box (taller than the landmark box: it includes the forehead) to that crop:
 # medians over 293 real faces of YouTube-Faces *training* people (not the benchmark's held-out
 # ones) pasted into 640x480 frames at 72-180 px, detected at 320 and 640 px (side ratio 1.39 at
@@ -73,17 +74,6 @@ class Track:
     def box(self) -> np.ndarray:
         half = self.size / 2.0
         return np.array([self.center[0] - half, self.center[1] - half, self.center[0] + half, self.center[1] + half])
-
-
-def crop_from_landmarks(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
-    """Square crop (centre, side) around (L, 2) landmarks, by the training crop rule."""
-    pts = np.asarray(landmarks, dtype=np.float64)
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
-    if len(pts) == 0:
-        return np.array([np.nan, np.nan]), float("nan")
-    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    center = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0 - UP_SHIFT * (y1 - y0)])
-    return center, float(MARGIN * max(x1 - x0, y1 - y0))
 
 
 def crop_from_detection(det: Detection, scale: float = DETECTOR_CROP_SCALE) -> tuple[np.ndarray, float]:
@@ -190,6 +180,7 @@ class Tracker:
                 self._lose(t)
                 continue
             t.center, t.size = center, float(size)
+        self._drop_duplicates()
 
     def _lose(self, track: Track) -> None:
         self.tracks = [t for t in self.tracks if t is not track]
@@ -255,23 +246,6 @@ class Tracker:
         self.tracks = new
         self._since_detect = 0
         self._need_detect = False
-
-    def update(self, track: Track, pose: np.ndarray, landmarks: np.ndarray | None, shape: tuple[int, ...]) -> None:
-        """After the network, on a frame whose crop came from the detector: the full model re-frames
-        the crop on its own landmarks (the training crop rule), and the flow carries that framing on.
-
-        Only there: re-framing on every frame feeds each frame's landmark error into the next crop,
-        and on the tracking benchmark it drifted (crop centre p95 off by 8% of the side vs 3%; pose
-        MAE +0.7 degrees, NME +0.5 points)."""
-        del pose  # the pose translation does not follow faces well enough to move crops (see above)
-        if self.kind is not ModelKind.FULL or landmarks is None:
-            return
-        if not track.detected:
-            return
-        center, size = crop_from_landmarks(landmarks)
-        if _plausible(center, size, track.size, shape):
-            track.center, track.size = center, size
-            self._drop_duplicates()
 
     def _drop_duplicates(self) -> None:
         """Two tracks drifting onto one face: keep the older one."""
