@@ -1,0 +1,65 @@
+"""Tracking benchmark: how much of the model's accuracy ``mnn-run`` keeps on moving faces.
+
+    python bench/tracking.py --engine export/pose.int8.onnx export/mnn.int8.onnx --json runs/tracking.json
+
+Builds 640x480 videos from real faces never trained on (YouTube-Faces held-out people, pose labels
+from the FSA-Net teacher: ``mnn-data pseudo-label``) — sliding at 8 px/frame with a cut every 25
+frames, zooming, turning in-plane, two faces, a still face, a face leaving the frame — and runs each
+through mnn-run's own code at several flag settings (``mnn_edge.run.track_eval.SETTINGS``). Per
+setting: pose MAE on the video and per image (the same faces on the same frames, cropped by the
+training rule from their true landmarks), box NME for the full model, misses, false faces, id
+switches, frames to serve a face after a cut, whole-frame FPS and p50/p99. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from mnn_edge.bench.machine import machine_record
+from mnn_edge.cli_util import run_cli
+from mnn_edge.data.readers import DataSource
+from mnn_edge.fileio import write_text_atomic
+from mnn_edge.run.track_eval import SETTINGS, evaluate_clip, markdown, settings
+from mnn_edge.run.track_videos import CLIPS, make_clip
+
+ROOT = Path(__file__).resolve().parents[1]
+YTF = ROOT.parent / "shared/data/real/ytf_keypoints/train"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--engine", type=Path, nargs="+", required=True, help="artifacts to run (.onnx, .pt, .plan)")
+    p.add_argument("--labels", type=Path, default=ROOT / "runs/data/ytf_teacher.jsonl",
+                   help="teacher pose labels of the YTF frames (mnn-data pseudo-label)")
+    p.add_argument("--data", type=Path, default=YTF, help="the YTF keypoint frames (keypoints-csv)")
+    p.add_argument("--clips", default=",".join(CLIPS), help=f"comma-separated, from {', '.join(CLIPS)}")
+    p.add_argument("--settings", default=";".join(SETTINGS), help="semicolon-separated names of SETTINGS")
+    p.add_argument("--frames", type=int, default=200, help="frames per clip")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", type=Path, help="write every number here")
+    args = p.parse_args(argv)
+    held = DataSource(args.data, "keypoints-csv", subset="heldout", pose_labels=args.labels).read()
+    faces = held[::67][:8]  # 8 different held-out people
+    chosen = settings(args.settings.split(";"))
+    results = {"machine": machine_record(), "engines": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine in args.engine:
+            rows = []
+            for name in args.clips.split(","):
+                clip = make_clip(name, faces, seed=args.seed, frames=args.frames)
+                rows.append(evaluate_clip(clip, engine, chosen, Path(tmp)))
+                print(f"{engine.name} {name}: done", file=sys.stderr)
+            results["engines"][str(engine)] = rows
+            print(markdown(engine.name, rows))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

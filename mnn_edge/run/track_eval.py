@@ -1,0 +1,216 @@
+"""How much accuracy ``mnn-run`` keeps on moving faces: the tracking benchmark's scoring.
+
+Each clip (:mod:`mnn_edge.run.track_videos`) goes through :func:`mnn_edge.run.app.run` — the code
+behind ``mnn-run``, with its JSON lines — and, as the reference, through the same runner on the
+*oracle* crops (the training crop rule on the true landmarks of the same decoded frames). The
+difference is what the tracker costs: pose MAE on video minus per-image MAE of the same faces.
+
+A record is matched to a true face when its crop centre lies within half the true crop's side of
+the true crop centre (the nearest wins); a true face with no matched record is a miss, a record
+with no true face is a false face. A track-id change on the same true face between consecutive
+matched frames is an id switch. Cut recovery: frames from a cut until the new face is served.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mnn_edge.data.crop import crop_frame_bgr
+from mnn_edge.evaluate.metrics import angle_errors, face_nme
+from mnn_edge.geometry import apply_affine
+from mnn_edge.preprocess import to_input
+from mnn_edge.run.app import RunConfig, run
+from mnn_edge.run.pipeline import infer_in_chunks
+from mnn_edge.run.track_videos import Clip, TruthFace, write_clip
+from mnn_edge.runtime import Runner, open_runner
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One way of running mnn-run: its command-line flags, parsed by mnn-run's own parser, so
+    "defaults" are exactly what a user gets."""
+
+    name: str
+    flags: tuple[str, ...] = ()
+
+    def config(self, engine: Path, video: Path, json_out: Path) -> RunConfig:
+        from mnn_edge.run.cli import build_parser, config_from_args
+
+        args = build_parser().parse_args(["--engine", str(engine), "--video", str(video), "--json", str(json_out),
+                                          "--no-display", "--quiet", "--device", "cpu", *self.flags])
+        return config_from_args(args)
+
+
+def decoded_frames(path: Path) -> list[np.ndarray]:
+    """The frames as mnn-run decodes them (the reference must see the same pixels)."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames.append(img)
+    cap.release()
+    return frames
+
+
+def oracle(runner: Runner, frames: list[np.ndarray], truth: list[list[TruthFace]]) -> dict:
+    """Per-image errors: every true face cropped by the training rule from its true landmarks."""
+    size = runner.metadata.input_size
+    crops, maps, faces = [], [], []
+    for image, on_frame in zip(frames, truth):
+        for face in on_frame:
+            centre, side = face.crop()
+            crop, c2i = crop_frame_bgr(image, centre, side, size)
+            crops.append(crop)
+            maps.append(c2i)
+            faces.append(face)
+    err, nme = [], []
+    for start in range(0, len(crops), 32):
+        out = infer_in_chunks(runner, to_input(np.stack(crops[start:start + 32]), runner.metadata))
+        for i in range(len(out["pose"])):
+            face = faces[start + i]
+            err.append(angle_errors(out["pose"][i][:3], face.angles))
+            if "landmarks" in out:
+                nme.append(face_nme(apply_affine(maps[start + i], out["landmarks"][i]), face.landmarks)[1])
+    return {"mae": float(np.mean(err)) if err else math.nan,
+            "mae_per_angle": np.mean(err, axis=0).tolist() if err else None,
+            "nme_box": float(np.mean(nme)) if nme else None}
+
+
+def _match(records: list[dict], faces: list[TruthFace]) -> dict[int, dict]:
+    """index of true face -> its record (nearest crop centre within half the true side)."""
+    pairs = []
+    for i, face in enumerate(faces):
+        centre, side = face.crop()
+        for r in records:
+            x0, y0, x1, y1 = r["box"]
+            d = float(np.hypot((x0 + x1) / 2 - centre[0], (y0 + y1) / 2 - centre[1]))
+            if d <= side / 2:
+                pairs.append((d / side, i, id(r), r))
+    taken_f, taken_r, out = set(), set(), {}
+    for _, i, rid, r in sorted(pairs, key=lambda p: p[0]):
+        if i not in taken_f and rid not in taken_r:
+            taken_f.add(i)
+            taken_r.add(rid)
+            out[i] = r
+    return out
+
+
+def score_records(clip: Clip, records: list[dict]) -> dict:
+    """Accuracy and track quality of one run's JSON lines against the clip's truth."""
+    by_frame: dict[int, list[dict]] = {}
+    for r in records:
+        if r.get("face") is not None:
+            by_frame.setdefault(r["frame"], []).append(r)
+    err, nme, centre_err = [], [], []
+    misses = false_faces = id_switches = 0
+    last_id: dict[int, int] = {}  # true face key -> track id of its last matched record
+    recover: list[int] = []
+    waiting: dict[int, int] = {}  # true key -> cut frame, until served
+    cut_set = set(clip.cuts)
+    for f, faces in enumerate(clip.truth):
+        if f in cut_set:
+            for face in faces:
+                waiting[face.key] = f
+        recs = by_frame.get(f, [])
+        matched = _match(recs, faces)
+        false_faces += len(recs) - len(matched)
+        for i, face in enumerate(faces):
+            r = matched.get(i)
+            if r is None:
+                misses += 1
+                continue
+            if face.key in waiting:
+                recover.append(f - waiting.pop(face.key))
+            err.append(angle_errors([r["yaw"], r["pitch"], r["roll"]], face.angles))
+            centre, side = face.crop()
+            x0, y0, x1, y1 = r["box"]
+            centre_err.append(float(np.hypot((x0 + x1) / 2 - centre[0], (y0 + y1) / 2 - centre[1])) / side)
+            if r.get("landmarks") is not None:
+                nme.append(face_nme(np.asarray(r["landmarks"], dtype=np.float64), face.landmarks)[1])
+            if face.key in last_id and last_id[face.key] != r["track_id"]:
+                id_switches += 1
+            last_id[face.key] = r["track_id"]
+    recover += [len(clip.truth) - f for f in waiting.values()]  # never served
+    n = sum(len(faces) for faces in clip.truth)
+    return {"faces": n, "mae": float(np.mean(err)) if err else math.nan,
+            "mae_per_angle": np.mean(err, axis=0).tolist() if err else None,
+            "nme_box": float(np.mean(nme)) if nme else None,
+            "misses": misses, "false_faces": false_faces, "id_switches": id_switches,
+            "recovery_max": max(recover) if recover else 0,
+            "centre_err_p95": float(np.percentile(centre_err, 95)) if centre_err else math.nan,
+            "centre_err_max": float(np.max(centre_err)) if centre_err else math.nan}
+
+
+def run_setting(engine: Path, video: Path, setting: Setting) -> tuple[list[dict], dict]:
+    """mnn-run on ``video`` with ``setting``: its JSON records and its timing summary."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run.jsonl"
+        summary = run(setting.config(engine, video, out))
+        records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    frame = summary.timing.frame.summary()
+    timing = {"fps": 1000.0 / frame.mean if frame.mean > 0 else math.nan, "p50_ms": frame.p50,
+              "p99_ms": frame.p99, "detector_runs": summary.detector_runs, "frames": summary.frames}
+    return records, timing
+
+
+def evaluate_clip(clip: Clip, engine: Path, settings: list[Setting], workdir: Path) -> dict:
+    """Every setting on one clip, and the per-image reference of the same faces."""
+    video = workdir / f"{clip.name}.avi"
+    write_clip(clip, video)
+    frames = decoded_frames(video)
+    with open_runner(engine, device="cpu") as runner:
+        ref = oracle(runner, frames, clip.truth)
+    results = {}
+    for s in settings:
+        records, timing = run_setting(engine, video, s)
+        results[s.name] = {**score_records(clip, records), **timing}
+    return {"clip": clip.name, "frames": len(clip.frames), "per_image": ref, "settings": results}
+
+
+SETTINGS = {  # name -> mnn-run flags; "defaults" is what a user gets with none
+    "defaults": (),
+    "every frame": ("--redetect-every", "1"),
+    "every frame, 640": ("--redetect-every", "1", "--det-max-side", "640"),
+    "det 640": ("--det-max-side", "640"),
+    "inline": ("--inline-detect",),
+    "every 5": ("--redetect-every", "5"),
+    "every 30": ("--redetect-every", "30"),
+}
+
+
+def settings(names: list[str] | None = None) -> list[Setting]:
+    return [Setting(n, SETTINGS[n]) for n in (names or list(SETTINGS))]
+
+
+def _cell(v, fmt: str = "{:.2f}") -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
+
+
+def markdown(engine: str, rows: list[dict]) -> str:
+    """One table per artifact: a row per clip and setting."""
+    lines = [f"### {engine}", "",
+             "| clip | setting | pose MAE video | per image | Δ | NME box % video | per image | misses | false "
+             "| id switches | cut → served (frames, max) | FPS | p50 ms | p99 ms | p99/p50 | detector runs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ref = row["per_image"]
+        for name, r in row["settings"].items():
+            nme = None if r["nme_box"] is None else 100 * r["nme_box"]
+            ref_nme = None if ref["nme_box"] is None else 100 * ref["nme_box"]
+            lines.append(f"| {row['clip']} | {name} | {_cell(r['mae'])} | {_cell(ref['mae'])} | "
+                         f"{_cell(r['mae'] - ref['mae'], '{:+.2f}')} | {_cell(nme)} | {_cell(ref_nme)} | "
+                         f"{r['misses']}/{r['faces']} | {r['false_faces']} | {r['id_switches']} | "
+                         f"{r['recovery_max']} | "
+                         f"{_cell(r['fps'], '{:.1f}')} | {_cell(r['p50_ms'], '{:.1f}')} | "
+                         f"{_cell(r['p99_ms'], '{:.1f}')} | {_cell(r['p99_ms'] / r['p50_ms'])} | "
+                         f"{r['detector_runs']} |")
+    return "\n".join(lines)
