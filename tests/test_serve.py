@@ -84,7 +84,8 @@ def test_remote_outputs_equal_the_local_runner(server, random_export, scheme):
     with open_runner(random_export / "pose.onnx") as local, open_runner(url) as remote:
         want, got = local.infer(x), remote.infer(x)
         assert remote.metadata == local.metadata and remote.backend == "remote"
-        assert remote.input_spec.shape == local.input_spec.shape and remote.input_spec.max_batch is None
+        assert remote.input_spec.shape == local.input_spec.shape
+        assert remote.input_spec.max_batch == 64  # mnn-serve's per-request limit: clients split to it
     assert list(got) == list(want)
     for name in want:  # same ONNX Runtime graph; only the batch it ran in may differ
         assert got[name].shape == want[name].shape and got[name].dtype == want[name].dtype
@@ -188,3 +189,91 @@ def test_mnn_run_with_a_served_model_writes_what_the_local_file_gives(server, ra
         assert r["frame"] == loc["frame"] and r["face"] == loc["face"] == 0
         np.testing.assert_allclose([r[k] for k in ("yaw", "pitch", "roll")],
                                    [loc[k] for k in ("yaw", "pitch", "roll")], atol=0.01)
+
+
+def _post(http_url: str, body: dict) -> tuple[int, str]:
+    """A raw V2 REST request (what a careless or hostile client can send), -> (status, body)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base, model = http_url.rsplit("/", 1)
+    req = urllib.request.Request(f"{base}/v2/models/{model}/infer", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def _body(shape: list[int], values: list[float], name: str = "image") -> dict:
+    return {"inputs": [{"name": name, "shape": shape, "datatype": "FP32", "data": values}]}
+
+
+BAD_REQUESTS = [  # (what a client sends, what its 400 must say)
+    (_body([2, 3, 256, 256], [0.0] * (3 * 256 * 256)), "declares shape [2, 3, 256, 256]"),
+    (_body([0, 3, 256, 256], []), "batch must be 1..64 crops per request, got 0"),
+    (_body([-1, 3, 256, 256], []), "got -1"),
+    (_body([1, 3, 8, 8], [0.0] * 192), "must have shape (N, 3, 256, 256)"),
+    (_body([1, 3, 256, 256], [3e38] + [0.0] * (3 * 256 * 256 - 1)), "beyond"),
+    ({"inputs": [_body([1, 3, 256, 256], [0.0] * (3 * 256 * 256))["inputs"][0]] * 2}, "got 'image', 'image'"),
+]
+
+
+def test_bad_requests_merged_with_good_ones_never_change_the_good_answers(server, random_export):
+    """Good clients (gRPC, batched together by the server) beside a client that loops every bad
+    request: each bad one is a 400 naming its own fault; every good answer equals its solo answer."""
+    import json
+
+    clients, rounds = 6, 4
+    inputs = [random_input(1, seed=40 + c) for c in range(clients)]
+    with open_runner(random_export / "pose.onnx") as local:
+        want = [local.infer(x)["pose"] for x in inputs]
+    got: dict[int, list] = {c: [] for c in range(clients)}
+    errors: list[BaseException] = []
+    bad_answers: list[tuple[int, str, str]] = []
+    stop = threading.Event()
+
+    def good(c: int) -> None:
+        try:
+            with open_runner(server[0]) as r:
+                for _ in range(rounds):
+                    got[c].append(r.infer(inputs[c])["pose"])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def bad() -> None:
+        while not stop.is_set():
+            for body, fault in BAD_REQUESTS:
+                status, text = _post(server[1], body)
+                bad_answers.append((status, text, fault))
+
+    hostile = threading.Thread(target=bad)
+    hostile.start()
+    threads = [threading.Thread(target=good, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    stop.set()
+    hostile.join(timeout=180)
+    assert not errors, errors[0]
+    for c in range(clients):
+        assert len(got[c]) == rounds
+        for answer in got[c]:
+            np.testing.assert_allclose(answer, want[c], rtol=0, atol=PARITY_MAX_ABS["pose"])
+    assert len(bad_answers) >= len(BAD_REQUESTS)
+    for status, text, fault in bad_answers:
+        assert status == 400, (status, text[:300])
+        message = json.loads(text)["error"]
+        assert fault in message and "\n" not in message and len(message) < 300, message
+
+
+def test_nan_crops_over_grpc_are_refused_with_their_fault(server):
+    x = random_input(2, seed=3)
+    x[1, 0, 5, 5] = np.nan  # JSON cannot carry NaN; gRPC's binary tensors can
+    with open_runner(server[0]) as r:
+        with pytest.raises(MnnEdgeError, match="contains NaN or infinite values"):
+            r.infer(x)
+        assert np.isfinite(r.infer(x[:1])["pose"]).all()  # and the server goes on serving

@@ -5,8 +5,8 @@ Works the same against NVIDIA Triton (a ``mnn-export --triton-repo`` repository)
 shapes) is the artifact's mnn-edge metadata and the batch limit; it looks for them in one order:
 
 1. the model metadata's ``parameters["mnn_edge"]``: where ``mnn-serve`` puts it (MLServer has no
-   model-config endpoint; its metadata has parameters). No batch limit: mnn-serve splits any batch
-   to fit the served artifact itself;
+   model-config endpoint; its metadata has parameters), with ``parameters["max_batch"]``, the crops
+   one request may carry (mnn-serve fits merged batches to the served artifact itself);
 2. else the model config's ``parameters["mnn_edge"]`` and ``max_batch_size``: Triton's (its model
    metadata has no parameters; its config is the ``config.pbtxt`` the repository writer wrote;
    ``max_batch_size`` 0 = no batching, one item per request).
@@ -221,7 +221,7 @@ class RemoteRunner(Runner):
             inputs, outputs, params = self._guard(self._transport.metadata, model)
         except _Refused as e:
             raise MnnEdgeError(f"{self.url.server} has no model '{model}' ({e}); {self._served_models()}") from None
-        limit = None  # mnn-serve: any batch
+        limit = int(params["max_batch"]) if str(params.get("max_batch", "")).isdigit() else None  # mnn-serve
         if METADATA_KEY not in params:  # Triton: the metadata is in the model config
             try:
                 config = self._guard(self._transport.config, model)

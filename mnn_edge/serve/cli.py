@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnn_edge.artifact import INPUT_SIZE
 from mnn_edge.artifact.triton import MODEL_NAME, model_name_for
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
@@ -26,8 +27,13 @@ EPILOG = """examples:
   mnn-serve engines/mnn.fp16.plan --name mnn --host 0.0.0.0    # reachable from other machines
   mnn-run --engine grpc://127.0.0.1:8081/pose --video clip.mp4 # a client
 """
-# 256 MiB: ~330 crops of 256x256 float32 in one gRPC request (gRPC's own default is 4 MiB, 5 crops).
-GRPC_MAX_MESSAGE = 256 * 1024 * 1024
+# A request carries at most --max-request-batch crops; gRPC refuses larger messages before they are
+# read (gRPC's own default, 4 MiB, would be 5 crops).
+CROP_BYTES = 3 * INPUT_SIZE * INPUT_SIZE * 4  # one float32 crop
+
+
+def grpc_max_message(request_rows: int) -> int:
+    return request_rows * CROP_BYTES + (1 << 20)  # + 1 MiB for the envelope and a JSON-ish encoding
 # Shutdown: MLServer's own handlers stop it on these; ours also note which one, to say so.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
@@ -39,8 +45,9 @@ class ServeConfig:
     host: str
     http_port: int
     grpc_port: int
-    max_batch_size: int  # adaptive batching: requests merged into one call; <= 1 = off
-    max_batch_time: float  # seconds MLServer waits to fill a batch
+    max_batch_size: int  # adaptive batching: crops merged into one call; <= 1 = off
+    max_batch_time: float  # seconds a request waits for others to fill a batch
+    max_request_batch: int  # crops one request may carry
     device: str
     threads: int
 
@@ -60,12 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--http-port", type=int, default=8080, help="V2 REST port")
     p.add_argument("--grpc-port", type=int, default=8081, help="V2 gRPC port")
-    b = p.add_argument_group("adaptive batching (MLServer)")
+    b = p.add_argument_group("adaptive batching", "Every request is checked on its own (shape, datatype, declared "
+                             "vs carried size, finite values) before it may be merged; a bad one gets a 400 naming "
+                             "its fault and never touches another client's answer.")
     b.add_argument("--max-batch-size", type=int, default=8,
-                   help="most requests merged into one model call (default: 8)")
+                   help="most crops merged from concurrent requests into one model call (default: 8)")
     b.add_argument("--max-batch-time-ms", type=float, default=5.0,
                    help="longest a request waits for others to fill a batch, in ms (default: 5)")
     b.add_argument("--no-batching", action="store_true", help="one model call per request")
+    b.add_argument("--max-request-batch", type=int, default=64,
+                   help="most crops one request may carry (bounds memory and the gRPC message size; clients "
+                        "using grpc:// or http:// URLs split to it on their own) (default: 64)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device for .onnx and .pt")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
     return p
@@ -89,12 +101,14 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     if not args.no_batching and not (2 <= args.max_batch_size <= 256 and 0 < args.max_batch_time_ms <= 1000):
         raise MnnEdgeError("--max-batch-size must be 2..256 and --max-batch-time-ms in (0, 1000] "
                            "(or pass --no-batching)")
+    if not 1 <= args.max_request_batch <= 1024:
+        raise MnnEdgeError(f"--max-request-batch must be 1..1024 crops, got {args.max_request_batch}")
     if args.threads < 0:
         raise MnnEdgeError(f"--threads must be >= 0, got {args.threads}")
     return ServeConfig(artifacts=tuple(args.artifacts), names=names, host=args.host, http_port=args.http_port,
                        grpc_port=args.grpc_port, max_batch_size=0 if args.no_batching else args.max_batch_size,
                        max_batch_time=0.0 if args.no_batching else args.max_batch_time_ms / 1000.0,
-                       device=args.device, threads=args.threads)
+                       max_request_batch=args.max_request_batch, device=args.device, threads=args.threads)
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -136,9 +150,12 @@ def check_artifacts(cfg: ServeConfig) -> list[str]:
 
 
 def model_settings(cfg: ServeConfig) -> list[dict]:
-    return [{"name": name, "implementation": "mnn_edge.serve.model.RunnerModel",
-             "max_batch_size": cfg.max_batch_size, "max_batch_time": cfg.max_batch_time,
-             "parameters": {"uri": str(path.resolve()), "extra": {"device": cfg.device, "threads": cfg.threads}}}
+    # MLServer's own adaptive batching stays off (max_batch_size 1): it splits merged answers by
+    # the shapes clients declare; RunnerModel batches checked requests itself.
+    extra = {"device": cfg.device, "threads": cfg.threads, "request_rows": cfg.max_request_batch,
+             "batch_rows": cfg.max_batch_size, "batch_wait_s": cfg.max_batch_time}
+    return [{"name": name, "implementation": "mnn_edge.serve.model.RunnerModel", "max_batch_size": 1,
+             "max_batch_time": 0.0, "parameters": {"uri": str(path.resolve()), "extra": extra}}
             for path, name in zip(cfg.artifacts, cfg.names)]
 
 
@@ -152,7 +169,8 @@ async def serve(cfg: ServeConfig) -> int:
 
     models = model_settings(cfg)
     settings = Settings(host=cfg.host, http_port=cfg.http_port, grpc_port=cfg.grpc_port, parallel_workers=0,
-                        debug=False, metrics_endpoint=None, grpc_max_message_length=GRPC_MAX_MESSAGE,
+                        debug=False, metrics_endpoint=None,
+                        grpc_max_message_length=grpc_max_message(cfg.max_request_batch),
                         model_repository_implementation="mnn_edge.serve.model.ArtifactRepository",
                         model_repository_implementation_args={"models": models})
     server = MLServer(settings)
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     check_port_free(cfg.host, cfg.grpc_port, "--grpc-port")
     for line in check_artifacts(cfg):
         print(line)
-    batching = (f"adaptive batching: up to {cfg.max_batch_size} requests, {cfg.max_batch_time * 1000:g} ms"
+    batching = (f"adaptive batching: up to {cfg.max_batch_size} crops, {cfg.max_batch_time * 1000:g} ms"
                 if cfg.max_batch_size > 1 else "adaptive batching off")
     print(f"serving on grpc://{cfg.host}:{cfg.grpc_port}/MODEL and http://{cfg.host}:{cfg.http_port}/MODEL "
           f"({batching}); Ctrl-C stops", flush=True)

@@ -1,11 +1,15 @@
 """The MLServer runtime that serves any artifact ``open_runner`` opens (.onnx, .pt, .plan).
 
-One :class:`RunnerModel` per artifact. Its runner lives on one thread of its own: inference leaves
-the event loop free to take (and adaptively batch) the next requests while a batch runs, the
-runner is never called from two threads at once, and a TensorRT runner stays on the thread that
-created its CUDA context. A merged batch above the artifact's own limit (an engine profile) is
-split here, so clients may send any batch size. The model metadata carries the artifact's
-mnn-edge metadata as ``parameters["mnn_edge"]`` (what the remote runner reads).
+One :class:`RunnerModel` per artifact. Every request is checked on its own first
+(:mod:`mnn_edge.serve.requests`): a bad one is answered 400 with its own fault and never reaches
+the batcher. Checked requests are merged by :class:`mnn_edge.serve.batching.RowBatcher`, which
+splits the answer by the rows it counted itself (MLServer's own adaptive batching is off: it
+splits by the shapes clients declare). The runner lives on one thread of its own: inference leaves
+the event loop free to take (and batch) the next requests while a batch runs, the runner is never
+called from two threads at once, and a TensorRT runner stays on the thread that created its CUDA
+context. A merged batch above the artifact's own limit (an engine profile) is split here. The
+model metadata carries the artifact's mnn-edge metadata as ``parameters["mnn_edge"]`` and the
+per-request crop limit as ``parameters["max_batch"]`` (what the remote runner reads).
 
 Imports mlserver: only ``mnn-serve``'s process loads this module. (``tritonclient.grpc`` and
 ``mlserver`` register the same ``inference.*`` protobuf names and cannot share a process.)
@@ -17,6 +21,7 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.codecs.numpy import to_datatype
@@ -26,13 +31,18 @@ from mlserver.settings import ModelSettings
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters
 
 from mnn_edge.artifact import METADATA_KEY
-from mnn_edge.errors import MnnEdgeError
 from mnn_edge.runtime.inputs import random_input
 from mnn_edge.serve.artifacts import open_artifact, run_split
+from mnn_edge.serve.batching import RowBatcher
+from mnn_edge.serve.requests import InputRule, RequestError, check_array, check_header
+
+MAX_BATCH_PARAMETER = "max_batch"  # crops one request may carry, in the model metadata's parameters
 
 
 class RunnerModel(MLModel):
-    """``settings.parameters.uri``: the artifact; ``extra``: ``device``, ``threads``."""
+    """``settings.parameters.uri``: the artifact; ``extra``: ``device``, ``threads``, ``request_rows``
+    (crops one request may carry), ``batch_rows`` (crops merged into one call; <= 1: no merging),
+    ``batch_wait_s``."""
 
     async def load(self) -> bool:
         extra = self.settings.parameters.extra or {}
@@ -47,42 +57,71 @@ class RunnerModel(MLModel):
         self.outputs = [MetadataTensor(name=k, datatype=to_datatype(v.dtype),
                                        shape=[-1, *v.shape[1:]]) for k, v in sample.items()]
         self._meta_json = json.dumps(json.loads(meta.to_json()), sort_keys=True, ensure_ascii=False)
+        self._rule = InputRule(spec.name, meta.input_size, int(extra.get("request_rows", 64)))
+        batch_rows = int(extra.get("batch_rows", 0))
+        self._batcher = None
+        if batch_rows > 1:
+            self._batcher = RowBatcher(self._run, batch_rows, float(extra.get("batch_wait_s", 0.005)))
         return True
+
+    async def _run(self, batch):
+        return await self._on_runner_thread(run_split, self._runner, batch)
 
     async def _on_runner_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def metadata(self) -> MetadataModelResponse:
         md = await super().metadata()
-        # No batch limit is advertised: run_split takes any batch, whatever the engine's profile.
-        md.parameters = Parameters(**{METADATA_KEY: self._meta_json})
+        # The limit is per request (memory); run_split fits any merged batch to the engine's profile.
+        md.parameters = Parameters(**{METADATA_KEY: self._meta_json, MAX_BATCH_PARAMETER: str(self._rule.max_rows)})
         md.platform = f"mnn-edge/{self._runner.backend}"
         return md
 
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
-        spec = self._runner.input_spec
-        if len(payload.inputs) != 1 or payload.inputs[0].name != spec.name:
-            got = ", ".join(i.name for i in payload.inputs)
-            raise InferenceError(f"model '{self.name}' takes one input '{spec.name}', got: {got}")
         try:
-            batch = NumpyCodec.decode_input(payload.inputs[0])
-            outputs = await self._on_runner_thread(run_split, self._runner, batch)
-        except (MnnEdgeError, ValueError) as e:  # wrong shape or dtype from a client that did not check
-            raise InferenceError(f"model '{self.name}': {e}") from e
-        wanted = [o.name for o in payload.outputs] if payload.outputs else list(outputs)
-        unknown = sorted(set(wanted) - set(outputs))
+            batch = self._checked_input(payload)
+        except RequestError as e:
+            raise InferenceError(f"model '{self.name}': {e}") from None
+        wanted = [o.name for o in payload.outputs] if payload.outputs else list(self.outputs_names)
+        unknown = sorted(set(wanted) - set(self.outputs_names))
         if unknown:
             raise InferenceError(f"model '{self.name}' has no output(s) {', '.join(unknown)}; it has "
-                                 f"{', '.join(outputs)}")
+                                 f"{', '.join(self.outputs_names)}")
+        outputs = await (self._batcher.infer(batch) if self._batcher else self._run(batch))
         return InferenceResponse(model_name=self.name, model_version=self.version, id=payload.id,
                                  outputs=[NumpyCodec.encode_output(k, outputs[k]) for k in wanted])
 
+    @property
+    def outputs_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def _checked_input(self, payload: InferenceRequest):
+        """The request's one input as a (N, 3, S, S) float32 array, checked on its own."""
+        names = [i.name for i in payload.inputs]
+        first = payload.inputs[0] if payload.inputs else None
+        rows = check_header(self._rule, names, list(first.shape) if first else [], first.datatype if first else "")
+        try:
+            flat = _flat_values(first)
+        except (ValueError, TypeError) as e:
+            raise RequestError(f"input '{first.name}' data cannot be read as FP32 ({e})") from None
+        return check_array(self._rule, rows, flat)
+
     async def unload(self) -> bool:
+        if getattr(self, "_batcher", None) is not None:
+            await self._batcher.close()
         runner, self._runner = getattr(self, "_runner", None), None
         if runner is not None:
             await self._on_runner_thread(runner.close)
         self._executor.shutdown(wait=False)
         return True
+
+
+def _flat_values(request_input) -> np.ndarray:
+    """Every value the input carries, flat, as sent (JSON list or binary bytes), its declared
+    shape not applied: whether the two agree is checked by the caller."""
+    from mlserver.codecs.numpy import _to_ndarray  # the codec's reader, before its reshape
+
+    return np.asarray(_to_ndarray(request_input)).reshape(-1)
 
 
 class ArtifactRepository(ModelRepository):
