@@ -23,7 +23,7 @@ from mnn_edge.bench.machine import machine_record
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.run.track_eval import SETTINGS, evaluate_clip, markdown, settings
+from mnn_edge.run.track_eval import SETTINGS, evaluate_clip, markdown, settings, time_detector
 from mnn_edge.run.track_videos import CLIPS, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=200, help="frames per clip")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", type=Path, help="write every number here")
+    p.add_argument("--detector-only", action="store_true",
+                   help="only time CenterFace per --det-max-side on the slide clip's frames")
     args = p.parse_args(argv)
     held = DataSource(args.data, "keypoints-csv", subset="heldout", pose_labels=args.labels).read()
     faces = held[::67][:8]  # 8 different held-out people
+    if args.detector_only:
+        ms = time_detector(make_clip("slide", faces, seed=args.seed, frames=50).frames)
+        print("| --det-max-side | CenterFace ms per frame (median, 1 thread) |\n|---|---|")
+        print("\n".join(f"| {side} | {t:.1f} |" for side, t in ms.items()))
+        return 0
     chosen = settings(args.settings.split(";"))
     results = {"machine": machine_record(), "engines": {}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -176,6 +176,24 @@ def evaluate_clip(clip: Clip, engine: Path, settings: list[Setting], workdir: Pa
     return {"clip": clip.name, "frames": len(clip.frames), "per_image": ref, "settings": results}
 
 
+def time_detector(frames: list[np.ndarray], sides: tuple[int, ...] = (320, 480, 640), rounds: int = 3) -> dict:
+    """CenterFace alone (one thread, as mnn-run runs it) per --det-max-side: median ms per frame,
+    the sides taking turns frame by frame so drift hits them alike."""
+    import time
+
+    from mnn_edge.run.detect import CenterFaceDetector
+
+    detectors = {side: CenterFaceDetector(max_side=side) for side in sides}
+    times: dict[int, list[float]] = {side: [] for side in sides}
+    for _ in range(rounds):
+        for image in frames:
+            for side, det in detectors.items():
+                t0 = time.perf_counter()
+                det.detect(image)
+                times[side].append((time.perf_counter() - t0) * 1000.0)
+    return {side: float(np.median(t)) for side, t in times.items()}
+
+
 SETTINGS = {  # name -> mnn-run flags; "defaults" is what a user gets with none
     "defaults": (),
     "every frame": ("--redetect-every", "1"),
