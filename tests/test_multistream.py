@@ -24,11 +24,11 @@ from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run import app, cli
 from mnn_edge.run.detect import DetectorKind
-from mnn_edge.run.pipeline import infer_in_chunks
 from mnn_edge.run.readers import ThreadedReader, gather
 from mnn_edge.run.sources import Frame
 from mnn_edge.run.synth_video import write_video
 from mnn_edge.runtime.base import InputSpec
+from mnn_edge.runtime.chunks import infer_in_chunks
 
 BOX = (20.0, 20.0, 100.0, 100.0)
 

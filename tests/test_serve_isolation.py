@@ -120,3 +120,32 @@ def test_a_failed_call_fails_only_its_own_requests():
     assert all(isinstance(r, RuntimeError) for r in results[:2])
     for k in (2, 3):
         np.testing.assert_allclose(results[k]["pose"], _own(inputs[k]), rtol=1e-6)
+
+
+def test_every_model_call_is_at_most_the_merge_size():
+    """A 20-crop request runs as calls of at most 8 crops (ONNX Runtime keeps the memory its largest
+    call grew), within an engine profile's own limits, and the outputs come back in order."""
+    from mnn_edge.artifact import ModelKind, ModelMetadata
+    from mnn_edge.runtime.base import InputSpec, Runner
+    from mnn_edge.runtime.chunks import infer_in_chunks
+
+    class Rows(Runner):
+        backend = "fake"
+
+        def __init__(self, max_batch=None, min_batch=1):
+            super().__init__("fake.onnx")
+            self.metadata = ModelMetadata(kind=ModelKind.POSE, num_landmarks=68, outputs=("pose",))
+            self.input_spec = InputSpec("image", (None, 3, 8, 8), np.dtype(np.float32), max_batch=max_batch,
+                                        min_batch=min_batch)
+            self.calls: list[int] = []
+
+        def _infer(self, batch):
+            self.calls.append(len(batch))
+            return {"pose": batch[:, 0, 0, :1].copy()}
+
+    x = _crops(20, 1)
+    for runner, max_rows, calls in ((Rows(), 8, [8, 8, 4]), (Rows(max_batch=4), 8, [4] * 5),
+                                    (Rows(min_batch=6), 8, [8, 8, 6]), (Rows(), None, [20])):
+        out = infer_in_chunks(runner, x, max_rows)
+        assert runner.calls == calls
+        np.testing.assert_array_equal(out["pose"], x[:, 0, 0, :1])

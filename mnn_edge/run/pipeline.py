@@ -21,6 +21,7 @@ from mnn_edge.preprocess import to_input
 from mnn_edge.run.smoothing import TrackSmoother
 from mnn_edge.run.track import Track, Tracker
 from mnn_edge.runtime import Runner
+from mnn_edge.runtime.chunks import infer_in_chunks
 
 STAGES = ("decode", "detect", "track", "preprocess", "infer", "postprocess", "draw")
 
@@ -114,22 +115,6 @@ class FacePipeline:
         if self.smoother is not None:
             self.smoother.keep_only({t.track_id for t in self.tracker.tracks})
         return faces
-
-
-def infer_in_chunks(runner: Runner, batch: np.ndarray) -> dict[str, np.ndarray]:
-    """``runner.infer`` on ``batch`` in chunks the artifact accepts: at most its profile's maximum
-    (None = any size, ONNX Runtime), padded up to its minimum; outputs joined back in order."""
-    spec = runner.input_spec
-    step = spec.max_batch or len(batch)
-    parts: list[dict[str, np.ndarray]] = []
-    for start in range(0, len(batch), step):
-        chunk = batch[start:start + step]
-        pad = max(0, spec.min_batch - len(chunk))  # an engine profile may need a minimum batch
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        out = runner.infer(chunk)
-        parts.append({k: v[: len(chunk) - pad] for k, v in out.items()})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def process_frames(jobs: list[tuple[FacePipeline, np.ndarray, float]]) -> list[FrameResult]:

@@ -27,9 +27,9 @@ from mnn_edge.evaluate.metrics import angle_errors, face_nme
 from mnn_edge.geometry import apply_affine
 from mnn_edge.preprocess import to_input
 from mnn_edge.run.app import RunConfig, run
-from mnn_edge.run.pipeline import infer_in_chunks
 from mnn_edge.run.track_videos import Clip, TruthFace, write_clip
 from mnn_edge.runtime import Runner, open_runner
+from mnn_edge.runtime.chunks import infer_in_chunks
 
 
 @dataclass(frozen=True)

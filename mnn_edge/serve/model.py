@@ -7,7 +7,8 @@ splits the answer by the rows it counted itself (MLServer's own adaptive batchin
 splits by the shapes clients declare). The runner lives on one thread of its own: inference leaves
 the event loop free to take (and batch) the next requests while a batch runs, the runner is never
 called from two threads at once, and a TensorRT runner stays on the thread that created its CUDA
-context. A merged batch above the artifact's own limit (an engine profile) is split here. The
+context. A merged batch above the artifact's own limit (an engine profile) is split here, and every
+call is at most ``batch_rows`` crops (memory stays bounded by the merge size, not the request). The
 model metadata carries the artifact's mnn-edge metadata as ``parameters["mnn_edge"]`` and the
 per-request crop limit as ``parameters["max_batch"]`` (what the remote runner reads).
 
@@ -31,8 +32,9 @@ from mlserver.settings import ModelSettings
 from mlserver.types import InferenceRequest, InferenceResponse, MetadataModelResponse, MetadataTensor, Parameters
 
 from mnn_edge.artifact import METADATA_KEY
+from mnn_edge.runtime.chunks import infer_in_chunks
 from mnn_edge.runtime.inputs import random_input
-from mnn_edge.serve.artifacts import open_artifact, run_split
+from mnn_edge.serve.artifacts import open_artifact
 from mnn_edge.serve.batching import RowBatcher
 from mnn_edge.serve.requests import InputRule, RequestError, check_array, check_header
 
@@ -59,20 +61,23 @@ class RunnerModel(MLModel):
         self._meta_json = json.dumps(json.loads(meta.to_json()), sort_keys=True, ensure_ascii=False)
         self._rule = InputRule(spec.name, meta.input_size, int(extra.get("request_rows", 64)))
         batch_rows = int(extra.get("batch_rows", 0))
+        # a request of up to request_rows crops still runs in chunks of the merge size: ONNX Runtime
+        # keeps the memory a batch grew, so the largest call, not the largest request, sets the RSS
+        self._chunk = max(batch_rows, 1) if batch_rows > 1 else 8
         self._batcher = None
         if batch_rows > 1:
             self._batcher = RowBatcher(self._run, batch_rows, float(extra.get("batch_wait_s", 0.005)))
         return True
 
     async def _run(self, batch):
-        return await self._on_runner_thread(run_split, self._runner, batch)
+        return await self._on_runner_thread(infer_in_chunks, self._runner, batch, self._chunk)
 
     async def _on_runner_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def metadata(self) -> MetadataModelResponse:
         md = await super().metadata()
-        # The limit is per request (memory); run_split fits any merged batch to the engine's profile.
+        # The limit is per request; infer_in_chunks fits every call to the engine's profile.
         md.parameters = Parameters(**{METADATA_KEY: self._meta_json, MAX_BATCH_PARAMETER: str(self._rule.max_rows)})
         md.platform = f"mnn-edge/{self._runner.backend}"
         return md
