@@ -80,8 +80,11 @@ def test_bad_requests_are_one_line(random_export, tmp_path):
         write_triton_model(random_export / "pose.onnx", repo)
     with pytest.raises(MnnEdgeError, match="not a usable Triton model name"):
         write_triton_model(random_export / "pose.onnx", repo, name="a b")
-    with pytest.raises(MnnEdgeError, match="must be >= 1"):
+    with pytest.raises(MnnEdgeError, match=r"max batch size must be 1\.\.4096"):
         write_triton_model(random_export / "pose.onnx", repo, ServingConfig(max_batch_size=0), force=True)
+    with pytest.raises(MnnEdgeError, match=r"max batch size must be 1\.\.4096"):
+        write_triton_model(random_export / "pose.onnx", repo, ServingConfig(max_batch_size=100_000_000_000),
+                           force=True)
     (tmp_path / "x.pt").write_bytes(b"")
     with pytest.raises(MnnEdgeError, match="serves .onnx and .plan"):
         write_triton_model(tmp_path / "x.pt", repo)

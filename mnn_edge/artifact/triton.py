@@ -62,11 +62,18 @@ def add_triton_arguments(parser) -> None:
     t.add_argument("--triton-kind", choices=("cpu", "gpu"), default="cpu", help="where the instances run")
 
 
+# Triton reads max_batch_size as an int32 and would refuse the whole repository above it; a batch of
+# 256x256 crops beyond a few thousand does not fit any GPU's memory anyway.
+MAX_TRITON_BATCH = 4096
+MAX_INSTANCES = 64
+
+
 def serving_config_from_args(args) -> ServingConfig | None:
     if args.triton_repo is None:
         return None
-    if args.triton_max_batch < 1 or args.triton_instances < 1:
-        raise MnnEdgeError("--triton-max-batch and --triton-instances must be >= 1")
+    if not (1 <= args.triton_max_batch <= MAX_TRITON_BATCH and 1 <= args.triton_instances <= MAX_INSTANCES):
+        raise MnnEdgeError(f"--triton-max-batch must be 1..{MAX_TRITON_BATCH} and --triton-instances "
+                           f"1..{MAX_INSTANCES}")
     preferred = tuple(b for b in ServingConfig.preferred_batch_sizes if b <= args.triton_max_batch)
     return ServingConfig(max_batch_size=args.triton_max_batch, preferred_batch_sizes=preferred or (1,),
                          instances=args.triton_instances, kind=f"KIND_{args.triton_kind.upper()}")
@@ -153,8 +160,10 @@ def write_triton_model(artifact: str | Path, repo: str | Path, cfg: ServingConfi
     name = name or model_name_for(artifact)
     if not MODEL_NAME.match(name):
         raise MnnEdgeError(f"'{name}' is not a usable Triton model name (letters, digits, _ . - only)")
-    if cfg.max_batch_size < 1 or cfg.instances < 1 or cfg.kind not in ("KIND_CPU", "KIND_GPU"):
-        raise MnnEdgeError("max batch size and instance count must be >= 1, kind KIND_CPU or KIND_GPU")
+    if not (1 <= cfg.max_batch_size <= MAX_TRITON_BATCH and 1 <= cfg.instances <= MAX_INSTANCES) \
+            or cfg.kind not in ("KIND_CPU", "KIND_GPU"):
+        raise MnnEdgeError(f"max batch size must be 1..{MAX_TRITON_BATCH}, instance count 1..{MAX_INSTANCES}, "
+                           "kind KIND_CPU or KIND_GPU")
     if artifact.suffix.lower() == ".onnx":
         meta, inputs, outputs = onnx_io(artifact)
         platform, filename, max_batch = "onnxruntime_onnx", "model.onnx", cfg.max_batch_size
