@@ -140,6 +140,35 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+PathRole = tuple["str | os.PathLike | None", str]  # (path, what it is for the user: "input video", ...)
+
+
+def check_distinct(inputs: list[PathRole], outputs: list[PathRole]) -> None:
+    """Refuse, before any work and whatever --force says, an output that is (after symlinks and
+    ``..``) one of the command's inputs, the folder an input sits in directly, or another output of
+    the same command: one line naming both."""
+    def real(p) -> Path:
+        return Path(p).expanduser().resolve()
+
+    ins = [(real(p), what) for p, what in inputs if p is not None and str(p)]
+    seen: list[tuple[Path, str]] = []
+    for p, what in outputs:
+        if p is None:
+            continue
+        out = real(p)
+        for inp, in_what in ins:
+            if out == inp:
+                raise MnnEdgeError(f"{what} {p} is the {in_what} itself: writing it would destroy the input; "
+                                   "choose another path")
+            if out == inp.parent and inp.is_file():
+                raise MnnEdgeError(f"{what} {p} is the folder the {in_what} {inp.name} is in: writing there "
+                                   "could replace it; choose another folder")
+        for other, other_what in seen:
+            if out == other:
+                raise MnnEdgeError(f"{what} and {other_what} are the same file {p}: give each its own path")
+        seen.append((out, what))
+
+
 def refuse_existing(paths: list[Path], force: bool) -> None:
     """Outputs are new, or the user said --force: one error naming every file in the way."""
     existing = [str(p) for p in paths if p.exists()]

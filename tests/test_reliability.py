@@ -690,3 +690,40 @@ def test_every_command_that_writes_refuses_a_second_writer(command, argv, output
         _fails_with_one_line(capsys, command, argv(random_export, synthetic_dir, tmp_path),
                              f"is being written by another process (pid {os.getpid()})")
         assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_no_output_may_be_an_input_or_another_output(tmp_path, random_export, capsys):
+    """--timing-json over the input video, --json twice over one file, --output in the images'
+    own folder, mnn-bench --json over the model: refused before any work, --force or not, with
+    every file unchanged."""
+    import re
+
+    from mnn_edge.bench.cli import main as bench_main
+    from mnn_edge.run.cli import main as run_main
+    from mnn_edge.run.synth_video import write_frames, write_video
+
+    video = write_video(tmp_path / "victim.avi", frames=2)
+    frames = tmp_path / "frames"
+    write_frames(frames, frames=1)
+    model = random_export / "pose.onnx"
+    before = {p: p.read_bytes() for p in (video, model, *frames.iterdir())}
+    link = tmp_path / "alias.avi"
+    link.symlink_to(video)
+    base = ["--engine", str(model), "--box", "60,50,200,210", "--no-display", "--quiet", "--force"]
+    cases = [
+        ([*base, "--video", str(video), "--timing-json", str(video)], "timing-json .* is the input video itself"),
+        ([*base, "--video", str(video), "--json", str(link)], "--json .* is the input video itself"),
+        ([*base, "--video", str(video), "--output", str(tmp_path / "sub" / ".." / "victim.avi")],
+         "--output .* is the input video itself"),
+        ([*base, "--video", str(video), "--json", str(tmp_path / "t.json"), "--timing-json",
+          str(tmp_path / "t.json")], "--timing-json and --json are the same file"),
+        ([*base, "--images", str(frames), "--output", str(frames)], "--output .* is the folder the input image"),
+        ([*base, "--video", str(video), "--json", str(model)], "--json .* is the model itself"),
+    ]
+    for argv, message in cases:
+        assert run_cli(run_main, argv) == 1, argv
+        assert re.search(message, capsys.readouterr().err), message
+    assert run_cli(bench_main, [str(model), "--json", str(model), "--force", "--runs", "1", "--no-progress"]) == 1
+    assert "is the artifact itself" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "t.json").exists()

@@ -20,7 +20,7 @@ from mnn_edge.bench.schema import Backend, BenchRecord, BenchRun, record_from_ti
 from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs, refuse_existing
+from mnn_edge.fileio import check_distinct, claim_outputs, refuse_existing
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.inputs import random_input
@@ -94,6 +94,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         raise MnnEdgeError("--frames is only used with --breakdown")
     if args.threads < 0:
         raise MnnEdgeError(f"--threads must be >= 0, got {args.threads}")
+    check_distinct([(None if is_model_url(a) else a, "artifact") for a in args.artifacts],
+                   [(args.json_out, "--json")])
     if args.json_out is not None:
         refuse_existing([args.json_out], args.force)
     for a in args.artifacts:

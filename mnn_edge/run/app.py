@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import sys
 import threading
 import time
@@ -26,7 +27,7 @@ import numpy as np
 
 from mnn_edge.artifact import ModelKind
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_output
+from mnn_edge.fileio import check_distinct, claim_output, write_text_atomic
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
 from mnn_edge.run.outputs import (
@@ -83,6 +84,7 @@ class RunConfig:
     smooth: bool = False  # One-Euro smoothing of pose and landmarks across frames
     output: Path | None = None  # annotated video (.mp4/.avi/...) or folder of images
     json: Path | None = None  # JSON lines: one record per face per frame
+    timing_json: Path | None = None  # the per-stage timing summary and the run's counts, at the end
     display: bool = False  # show a window (resolved by the CLI: never without a display)
     max_frames: int | None = None  # stop each stream after this many frames
     output_fps: float | None = None  # frame rate of --output video when the source has none
@@ -213,6 +215,7 @@ def run(cfg: RunConfig) -> RunSummary:
         raise MnnEdgeError(f"--max-frames must be >= 1, got {cfg.max_frames}")
     if not cfg.sources:
         raise MnnEdgeError("no source given: pass --camera, --video, --images or --sources FILE")
+    check_distinct(_inputs(cfg), _outputs(cfg))
     with contextlib.ExitStack() as claims:
         # Claimed for the whole run before anything is checked or written: a second mnn-run on the
         # same output is refused at once instead of mixing its frames into the first one's file.
@@ -223,10 +226,37 @@ def run(cfg: RunConfig) -> RunSummary:
                 path = stream_output_path(cfg.output, k, len(cfg.sources))
                 claims.enter_context(claim_output(path, what))
                 check_writable(path, cfg.force, what)
-        if cfg.json is not None:
-            claims.enter_context(claim_output(cfg.json, "JSON output"))
-            check_writable(cfg.json, cfg.force, "JSON output")
-        return _run_claimed(cfg)
+        for path, what in ((cfg.json, "JSON output"), (cfg.timing_json, "timing JSON")):
+            if path is not None:
+                claims.enter_context(claim_output(path, what))
+                check_writable(path, cfg.force, what)
+        summary = _run_claimed(cfg)
+        if cfg.timing_json is not None:
+            write_text_atomic(cfg.timing_json, json.dumps({**summary.timing.to_dict(), "run": summary.to_dict()},
+                                                          indent=2))
+        return summary
+
+
+def _inputs(cfg: RunConfig) -> list[tuple[Path | str | None, str]]:
+    """Every file the run reads: none of them may be written."""
+    from mnn_edge.run.sources import list_images
+    from mnn_edge.runtime.remote import is_model_url
+
+    found: list[tuple[Path | str | None, str]] = [
+        (None if is_model_url(cfg.engine) else cfg.engine, "model"), (cfg.detector.model, "detector model")]
+    for src in cfg.sources:
+        if src.kind is SourceKind.VIDEO:
+            found.append((src.location, "input video"))
+        elif src.kind is SourceKind.IMAGES:
+            with contextlib.suppress(MnnEdgeError):  # no images: the source itself says so, later
+                found += [(f, "input image") for f in list_images(src.location)]
+    return found
+
+
+def _outputs(cfg: RunConfig) -> list[tuple[Path | None, str]]:
+    n = len(cfg.sources)
+    videos = [(stream_output_path(cfg.output, k, n), "--output") for k in range(n)] if cfg.output else []
+    return [*videos, (cfg.json, "--json"), (cfg.timing_json, "--timing-json")]
 
 
 @dataclass

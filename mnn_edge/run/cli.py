@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -100,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--camera-retries", type=int, default=3,
                      help="re-open a camera that stops delivering frames this many times before giving up")
     out.add_argument("--retry-wait", type=float, default=0.5, help="seconds between camera re-opens")
-    out.add_argument("--force", action="store_true", help="replace existing --output / --json")
+    out.add_argument("--force", action="store_true",
+                     help="replace existing --output / --json / --timing-json (never an input: an output that is "
+                          "the model, a source or another output is refused whatever --force says)")
     out.add_argument("--timing-json", type=Path, default=None,
                      help="also write the per-stage timing summary here, with the run's counts under \"run\" "
                           "(per stream: frames, FPS, faces, dropped; total faces/s)")
@@ -127,7 +128,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     tracker = TrackerConfig(args.redetect_every, args.max_faces, background=not args.inline_detect,
                             min_face=args.min_face)
     return RunConfig(engine=args.engine, source=sources, detector=detector, tracker=tracker, device=args.device,
-                     smooth=args.smooth, output=args.output, json=args.json, display=display,
+                     smooth=args.smooth, output=args.output, json=args.json, timing_json=args.timing_json,
+                     display=display,
                      max_frames=args.max_frames, output_fps=args.fps, force=args.force, progress=not args.quiet)
 
 
@@ -143,14 +145,9 @@ def main(argv: list[str] | None = None) -> int:
           f"above), {summary.detector_background} in the background")
     n = len(cfg.sources)
     outputs = [(stream_output_path(cfg.output, k, n), "annotated output") for k in range(n)] if cfg.output else []
-    for path, what in (*outputs, (cfg.json, "JSON lines")):
+    for path, what in (*outputs, (cfg.json, "JSON lines"), (cfg.timing_json, "timing JSON")):
         if path is not None and path.exists():
             print(f"{what}: {path}")
-    if args.timing_json is not None:
-        from mnn_edge.fileio import write_text_atomic
-
-        write_text_atomic(args.timing_json, json.dumps({**summary.timing.to_dict(), "run": summary.to_dict()},
-                                                       indent=2))
     if len(summary.streams) > 1:
         print(summary.stream_table())
     problems = [*summary.stream_errors, summary.output_failed]
