@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnn_edge.artifact.triton import model_name_for
 from mnn_edge.bench.machine import machine_record
 from mnn_edge.runtime import open_runner
 from mnn_edge.runtime.inputs import random_input
@@ -38,7 +39,7 @@ def start_server(artifact: Path, batching: bool, extra: list[str]) -> tuple[subp
     cmd = [sys.executable, "-m", "mnn_edge.serve.cli", str(artifact), "--http-port", str(http_port),
            "--grpc-port", str(grpc_port), *extra, *([] if batching else ["--no-batching"])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"grpc://127.0.0.1:{grpc_port}/{artifact.name.split('.')[0]}"
+    url = f"grpc://127.0.0.1:{grpc_port}/{model_name_for(artifact)}"  # as mnn-serve names it: pose_int8
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:

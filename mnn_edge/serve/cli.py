@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "its fault and never touches another client's answer.")
     b.add_argument("--max-batch-size", type=int, default=8,
                    help="most crops merged from concurrent requests into one model call (default: 8)")
-    b.add_argument("--max-batch-time-ms", type=float, default=5.0,
-                   help="longest a request waits for others to fill a batch, in ms (default: 5)")
+    b.add_argument("--max-batch-time-ms", type=float, default=0.0,
+                   help="longest a request waits for others to fill a batch, in ms. 0 (default): none; requests "
+                        "that arrive while a call runs are merged into the next one (measured here: a lone "
+                        "client 25 ms p50 instead of 33 with 5 ms, 4 clients 49 faces/s instead of 43)")
     b.add_argument("--no-batching", action="store_true", help="one model call per request")
     b.add_argument("--max-request-batch", type=int, default=64,
                    help="most crops one request may carry (bounds memory and the gRPC message size; clients "
@@ -98,8 +100,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
             raise MnnEdgeError(f"{flag} must be between 1 and 65535, got {port}")
     if args.http_port == args.grpc_port:
         raise MnnEdgeError(f"--http-port and --grpc-port are both {args.http_port}: give them different ports")
-    if not args.no_batching and not (2 <= args.max_batch_size <= 256 and 0 < args.max_batch_time_ms <= 1000):
-        raise MnnEdgeError("--max-batch-size must be 2..256 and --max-batch-time-ms in (0, 1000] "
+    if not args.no_batching and not (2 <= args.max_batch_size <= 256 and 0 <= args.max_batch_time_ms <= 1000):
+        raise MnnEdgeError("--max-batch-size must be 2..256 and --max-batch-time-ms in [0, 1000] "
                            "(or pass --no-batching)")
     if not 1 <= args.max_request_batch <= 1024:
         raise MnnEdgeError(f"--max-request-batch must be 1..1024 crops, got {args.max_request_batch}")
