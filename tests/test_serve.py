@@ -42,7 +42,8 @@ def server(random_export, tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mnn_edge.serve.cli", str(random_export / "pose.onnx"),
-                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--threads", "1"],
+                                 "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--threads", "1",
+                                 "--upload-timeout", "1"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     grpc_url, http_url = f"grpc://127.0.0.1:{grpc_port}/pose", f"http://127.0.0.1:{http_port}/pose"
     deadline = time.monotonic() + STARTUP_S
@@ -59,6 +60,7 @@ def server(random_export, tmp_path_factory):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
     assert "stopped (SIGTERM)" in log.read_text()
+    assert "Traceback" not in log.read_text().split("stopped (SIGTERM)")[1]  # no teardown noise after it
 
 
 def test_model_urls_parse_in_one_place():
@@ -277,3 +279,49 @@ def test_nan_crops_over_grpc_are_refused_with_their_fault(server):
         with pytest.raises(MnnEdgeError, match="contains NaN or infinite values"):
             r.infer(x)
         assert np.isfinite(r.infer(x[:1])["pose"]).all()  # and the server goes on serving
+
+
+def _raw_http(http_url: str, request: bytes, wait_s: float = 30) -> tuple[int, str]:
+    """Send exactly these bytes (a lying header, a stalled upload), then read the answer; the
+    server may answer, and close, before the declared body has arrived."""
+    import socket
+
+    port = int(http_url.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode(errors="replace")
+
+
+def test_http_bodies_are_bounded_finished_and_never_logged(server):
+    """A binary-tensor request (not announced by mnn-serve), a body larger than the limit and a
+    stalled upload are each one JSON line with their reason; the log stays small."""
+    import json
+
+    _, http_url, log = server
+    size_before = log.stat().st_size
+    path = "/v2/models/pose/infer"
+    hdr = json.dumps({"inputs": [{"name": "image", "shape": [1, 3, 256, 256], "datatype": "FP32",
+                                  "parameters": {"binary_data_size": 786432}}]}).encode()
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+            f"Inference-Header-Content-Length: 10\r\nContent-Length: {len(hdr) + 4_000_000}\r\n\r\n").encode()
+    status, text = _raw_http(http_url, head + hdr + os.urandom(100_000))  # 4 MB declared
+    assert status == 400 and "binary tensor data is not supported over HTTP" in json.loads(text)["error"]
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {10**12}\r\n\r\n"
+    status, text = _raw_http(http_url, head.encode() + b"{")
+    assert status == 413 and "exceeds the" in json.loads(text)["error"]
+    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+    t0 = time.monotonic()
+    status, text = _raw_http(http_url, head.encode() + b'{"inputs": [')  # and then nothing more
+    assert status == 408 and "not received in time" in json.loads(text)["error"]
+    assert time.monotonic() - t0 < 10  # --upload-timeout 1 in this server
+    assert log.stat().st_size - size_before < 20_000  # nothing request-sized was logged

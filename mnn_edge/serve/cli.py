@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import socket
 import sys
 from dataclasses import dataclass
@@ -33,7 +34,12 @@ CROP_BYTES = 3 * INPUT_SIZE * INPUT_SIZE * 4  # one float32 crop
 
 
 def grpc_max_message(request_rows: int) -> int:
-    return request_rows * CROP_BYTES + (1 << 20)  # + 1 MiB for the envelope and a JSON-ish encoding
+    return request_rows * CROP_BYTES + (1 << 20)  # + 1 MiB for the envelope
+
+
+def http_max_body(request_rows: int) -> int:
+    """JSON spells a float32 in up to ~16 characters (4 bytes raw): room for that, no more."""
+    return 4 * request_rows * CROP_BYTES + (1 << 20)
 # Shutdown: MLServer's own handlers stop it on these; ours also note which one, to say so.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 
@@ -48,6 +54,7 @@ class ServeConfig:
     max_batch_size: int  # adaptive batching: crops merged into one call; <= 1 = off
     max_batch_time: float  # seconds a request waits for others to fill a batch
     max_request_batch: int  # crops one request may carry
+    upload_timeout: float  # seconds an HTTP upload may stall
     device: str
     threads: int
 
@@ -80,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-request-batch", type=int, default=64,
                    help="most crops one request may carry (bounds memory and the gRPC message size; clients "
                         "using grpc:// or http:// URLs split to it on their own) (default: 64)")
+    p.add_argument("--upload-timeout", type=float, default=30.0,
+                   help="an HTTP request body that stalls this many seconds (or takes 4x as long in all) is "
+                        "answered 408 and dropped (default: 30)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="device for .onnx and .pt")
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its default)")
     return p
@@ -103,6 +113,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     if not args.no_batching and not (2 <= args.max_batch_size <= 256 and 0 <= args.max_batch_time_ms <= 1000):
         raise MnnEdgeError("--max-batch-size must be 2..256 and --max-batch-time-ms in [0, 1000] "
                            "(or pass --no-batching)")
+    if not (math.isfinite(args.upload_timeout) and 0 < args.upload_timeout <= 3600):
+        raise MnnEdgeError(f"--upload-timeout must be in (0, 3600] seconds, got {args.upload_timeout}")
     if not 1 <= args.max_request_batch <= 1024:
         raise MnnEdgeError(f"--max-request-batch must be 1..1024 crops, got {args.max_request_batch}")
     if args.threads < 0:
@@ -110,7 +122,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(artifacts=tuple(args.artifacts), names=names, host=args.host, http_port=args.http_port,
                        grpc_port=args.grpc_port, max_batch_size=0 if args.no_batching else args.max_batch_size,
                        max_batch_time=0.0 if args.no_batching else args.max_batch_time_ms / 1000.0,
-                       max_request_batch=args.max_request_batch, device=args.device, threads=args.threads)
+                       max_request_batch=args.max_request_batch, upload_timeout=args.upload_timeout,
+                       device=args.device, threads=args.threads)
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -164,6 +177,7 @@ def model_settings(cfg: ServeConfig) -> list[dict]:
 async def serve(cfg: ServeConfig) -> int:
     """Run MLServer until a signal; non-zero if it stopped for another reason (a model failed to load)."""
     import asyncio
+    import logging
     import signal
 
     from mlserver import MLServer
@@ -176,6 +190,11 @@ async def serve(cfg: ServeConfig) -> int:
                         model_repository_implementation="mnn_edge.serve.model.ArtifactRepository",
                         model_repository_implementation_args={"models": models})
     server = MLServer(settings)
+    from mnn_edge.serve.http_guard import RequestGuard
+
+    # in front of MLServer's REST app: bounded bodies, uploads that finish, no binary tensors
+    server._rest_server._app.add_middleware(RequestGuard, max_body=http_max_body(cfg.max_request_batch),
+                                            idle_s=cfg.upload_timeout, total_s=4 * cfg.upload_timeout)
     stopped_by: list[str] = []
     loop = asyncio.get_running_loop()
     for name in STOP_SIGNALS:
@@ -184,6 +203,9 @@ async def serve(cfg: ServeConfig) -> int:
         loop.add_signal_handler(sig, lambda s=sig, n=name: (stopped_by.append(n),
                                                             asyncio.create_task(server.stop(sig=s))))
     await server.start([ModelSettings.model_validate(dict(m)) for m in models])
+    # The servers have stopped; asyncio.run now cancels what is left, and uvicorn's lifespan task
+    # logs that cancellation as an ERROR with a CancelledError traceback after our "stopped" line.
+    logging.getLogger("uvicorn.error").disabled = True
     if stopped_by:
         print(f"mnn-serve: stopped ({stopped_by[0]})", file=sys.stderr)
         return 0
