@@ -36,7 +36,7 @@ STARTUP_S = 90  # importing MLServer + loading the model; ~10 s here with a trai
 
 @pytest.fixture(scope="module")
 def server(random_export, tmp_path_factory):
-    """``mnn-serve pose.onnx`` in a subprocess; yields (grpc URL, http URL, log path); SIGTERM at the end."""
+    """``mnn-serve pose.onnx`` in a subprocess; yields (grpc URL, http URL, log path, pid); SIGTERM at the end."""
     http_port, grpc_port = free_ports(2)
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -56,7 +56,7 @@ def server(random_export, tmp_path_factory):
                 proc.kill()
                 pytest.fail(f"mnn-serve did not come up within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
-    yield grpc_url, http_url, log
+    yield grpc_url, http_url, log, proc.pid
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
     assert "stopped (SIGTERM)" in log.read_text()
@@ -125,7 +125,7 @@ def test_bounded_concurrent_load_loses_nothing(server, random_export):
 
 
 def test_client_errors_are_one_line(server):
-    grpc_url, http_url, _ = server
+    grpc_url, http_url, _, _ = server
     base = grpc_url.rsplit("/", 1)[0]
     for url in (base + "/nope", http_url.rsplit("/", 1)[0] + "/nope"):
         with pytest.raises(MnnEdgeError, match=r"has no model 'nope' .*it serves: pose$"):
@@ -307,7 +307,7 @@ def test_http_bodies_are_bounded_finished_and_never_logged(server):
     stalled upload are each one JSON line with their reason; the log stays small."""
     import json
 
-    _, http_url, log = server
+    _, http_url, log, _ = server
     size_before = log.stat().st_size
     path = "/v2/models/pose/infer"
     hdr = json.dumps({"inputs": [{"name": "image", "shape": [1, 3, 256, 256], "datatype": "FP32",
@@ -325,3 +325,75 @@ def test_http_bodies_are_bounded_finished_and_never_logged(server):
     assert status == 408 and "not received in time" in json.loads(text)["error"]
     assert time.monotonic() - t0 < 10  # --upload-timeout 1 in this server
     assert log.stat().st_size - size_before < 20_000  # nothing request-sized was logged
+
+
+def _rss_mb(pid: int) -> float:
+    from pathlib import Path
+
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.reliability
+def test_largest_requests_and_cancelling_clients_leave_memory_and_others_alone(server, random_export):
+    """Requests of the largest allowed batch (64 crops) raise the server's memory by a bounded amount
+    that later ones do not add to (every call is at most 8 crops); clients that give up mid-request
+    (a 5 ms timeout cancels their gRPC call) cost the good clients beside them nothing: every good
+    answer is its own, none waits for a cancelled neighbour."""
+    from pathlib import Path
+
+    grpc_url, _, _, pid = server
+    if not Path(f"/proc/{pid}/statm").exists():
+        pytest.skip("no /proc/PID/statm to read the server's resident memory from")
+    big = random_input(64, seed=5)
+    with open_runner(grpc_url) as r:
+        r.infer(random_input(8, seed=4))
+        base = _rss_mb(pid)
+        for _ in range(2):
+            r.infer(big)
+        after_two = _rss_mb(pid)
+        for _ in range(3):
+            r.infer(big)
+        after_five = _rss_mb(pid)
+    # measured +460 MB (763 -> 1223 MB, then 1201 after three more); a batch of 128 run whole took +2.8 GB
+    assert after_two - base < 800, (base, after_two)
+    assert after_five - after_two < 100, (after_two, after_five)  # no growth with repetition
+
+    x = random_input(1, seed=9)
+    with open_runner(random_export / "pose.onnx") as local:
+        want = local.infer(x)["pose"]
+    stop = threading.Event()
+    cancelled = [0]
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+
+    def quitter() -> None:
+        with open_runner(grpc_url) as r:
+            r._transport._t = 0.005  # noqa: SLF001 - opened normally, then each call gives up after 5 ms
+            while not stop.is_set():
+                try:
+                    r.infer(random_input(4, seed=1))
+                except MnnEdgeError:
+                    cancelled[0] += 1
+
+    def good() -> None:
+        try:
+            with open_runner(grpc_url) as r:
+                for _ in range(10):
+                    t0 = time.monotonic()
+                    np.testing.assert_allclose(r.infer(x)["pose"], want, rtol=0, atol=PARITY_MAX_ABS["pose"])
+                    latencies.append(time.monotonic() - t0)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    quitters = [threading.Thread(target=quitter) for _ in range(2)]
+    goods = [threading.Thread(target=good) for _ in range(3)]
+    for t in quitters + goods:
+        t.start()
+    for t in goods:
+        t.join(timeout=120)
+    stop.set()
+    for t in quitters:
+        t.join(timeout=60)
+    assert not errors, errors[0]
+    assert len(latencies) == 30 and max(latencies) < 10  # nobody waited for a vanished neighbour
+    assert cancelled[0] > 0  # the quitters really did give up mid-request
