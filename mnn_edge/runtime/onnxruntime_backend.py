@@ -12,7 +12,7 @@ from mnn_edge.fileio import require_file
 from mnn_edge.runtime.base import InputSpec, Runner
 
 
-def session_options(threads: int = 0):
+def session_options(threads: int = 0, memory_arena: bool = True):
     """The ``SessionOptions`` of every ONNX Runtime session the toolkit creates.
 
     Spinning is off: by default ORT's intra-op threads busy-wait after each run, so where several
@@ -27,6 +27,10 @@ def session_options(threads: int = 0):
     opts.intra_op_num_threads = threads  # 0 = ONNX Runtime's default (all cores)
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The CPU arena keeps the largest batch's memory for the session's life: right for a camera
+    # loop, not for a server whose requests vary (mnn-serve turns it off: 245 MB instead of 763 MB
+    # resident at rest, 423 instead of 1,201 MB after 64-crop requests, +0.5 ms per pose INT8 call).
+    opts.enable_cpu_mem_arena = memory_arena
     return opts
 
 
@@ -58,11 +62,11 @@ def check_graph_matches(session, meta: ModelMetadata, path: Path) -> None:
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0):
+    def __init__(self, path: str | Path, device: str = "cpu", threads: int = 0, memory_arena: bool = True):
         super().__init__(require_file(path, "ONNX model"))
         import onnxruntime as ort
 
-        opts = session_options(threads)
+        opts = session_options(threads, memory_arena)
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():

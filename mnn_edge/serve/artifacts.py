@@ -11,7 +11,8 @@ from mnn_edge.runtime.base import Runner
 
 def open_artifact(path: str | Path, device: str = "auto", threads: int = 0) -> Runner:
     """The runner ``mnn-serve`` uses for ``path``."""
-    kwargs = {"threads": threads} if backend_for(path) == "onnxruntime" else {}
+    # no CPU memory arena: a server's batch sizes vary, and the arena would keep the largest's memory
+    kwargs = {"threads": threads, "memory_arena": False} if backend_for(path) == "onnxruntime" else {}
     return open_runner(path, device=device, **kwargs)
 
 
