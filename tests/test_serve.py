@@ -223,6 +223,7 @@ BAD_REQUESTS = [  # (what a client sends, what its 400 must say)
 ]
 
 
+@pytest.mark.reliability
 def test_bad_requests_merged_with_good_ones_never_change_the_good_answers(server, random_export):
     """Good clients (gRPC, batched together by the server) beside a client that loops every bad
     request: each bad one is a 400 naming its own fault; every good answer equals its solo answer."""
@@ -302,6 +303,7 @@ def _raw_http(http_url: str, request: bytes, wait_s: float = 30) -> tuple[int, s
     return int(head.split(b" ", 2)[1]), body.decode(errors="replace")
 
 
+@pytest.mark.reliability
 def test_http_bodies_are_bounded_finished_and_never_logged(server):
     """A binary-tensor request (not announced by mnn-serve), a body larger than the limit and a
     stalled upload are each one JSON line with their reason; the log stays small."""
