@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
-from mnn_edge.errors import MnnEdgeError
+from mnn_edge.errors import MnnEdgeError, Terminated
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs (main thread only), SIGTERM raises :class:`Terminated`, a
+    KeyboardInterrupt, so every Ctrl-C path also handles a stop from systemd or docker."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_exit(e: BaseException) -> tuple[str, int]:
+    """(what to say, exit code) for a KeyboardInterrupt: Ctrl-C or SIGTERM."""
+    return ("terminated (SIGTERM)", EXIT_TERMINATED) if isinstance(e, Terminated) else \
+        ("interrupted", EXIT_INTERRUPTED)
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
-    """Call ``main``; a :class:`MnnEdgeError` becomes ``error: ...`` on stderr and exit code 1."""
+    """Call ``main``; a :class:`MnnEdgeError` becomes ``error: ...`` on stderr and exit code 1;
+    Ctrl-C exits 130 and SIGTERM 143, after the same clean-up."""
     try:
-        return main(argv)
+        with sigterm_as_interrupt():
+            return main(argv)
     except MnnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -21,9 +53,10 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
             raise
         print(f"error: {storage_error_line(e)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        line, code = interrupted_exit(e)
+        print(line, file=sys.stderr)
+        return code
 
 
 # Failures of the storage under a command, not of the command: a full disk deep inside a library

@@ -16,3 +16,9 @@ class MissingDependencyError(MnnEdgeError):
     def __init__(self, what: str, extra: str, hint: str = ""):
         msg = f"{what} is not installed: pip install 'mnn-edge[{extra}]'"
         super().__init__(msg + (f" {hint}" if hint else ""))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd, docker stop, Kubernetes), raised where Ctrl-C would be: every long command
+    then ends as it does on Ctrl-C — outputs completed and renamed, the last checkpoint saved —
+    and exits 143 instead of 130 (:func:`mnn_edge.cli_util.run_cli`)."""

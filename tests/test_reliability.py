@@ -727,3 +727,62 @@ def test_no_output_may_be_an_input_or_another_output(tmp_path, random_export, ca
     assert "is the artifact itself" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in before} == before
     assert not (tmp_path / "t.json").exists()
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the child"
+        time.sleep(0.05)
+
+
+def test_sigterm_ends_mnn_run_like_ctrl_c(random_export, tmp_path):
+    """docker stop / systemd send SIGTERM: the outputs are completed and renamed, one line, exit 143."""
+    import signal
+    import subprocess
+    import sys
+
+    from mnn_edge.run.synth_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=120, path_frames=240)
+    out, js = tmp_path / "o.avi", tmp_path / "o.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "mnn_edge.run", "--engine", str(random_export / "pose.onnx"),
+                             "--video", str(video), "--box", "60,50,200,210", "--no-display", "--quiet",
+                             "--output", str(out), "--json", str(js)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = lambda: [p for p in tmp_path.glob(".o.jsonl*") if p.suffix != ".lock"]  # noqa: E731
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in partial()) or proc.poll() is not None)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "terminated (SIGTERM)" in stdout and "Traceback" not in stderr
+    records = [json.loads(line) for line in js.read_text().splitlines()]
+    assert 0 < len(records) < 120 and [r["frame"] for r in records] == list(range(len(records)))
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == len(records)
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_sigterm_saves_mnn_train_last_checkpoint(synthetic_dir, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from mnn_edge.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", "from mnn_edge.train.cli import entry; entry()",
+                             "--data", str(synthetic_dir), "--limit", "4",
+                             "--out", str(out), "--batch", "2", "--epoch-steps", "1", "--epochs", "10000",
+                             "--schedule", "cpu-starter", "--no-progress", "--device", "cpu"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (out / "last.pt").exists() or proc.poll() is not None, timeout=300)  # an epoch was done
+    (out / "last.pt").unlink()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "terminated (SIGTERM): saving the last checkpoint" in stdout + stderr
+    assert stderr.strip().splitlines()[-1] == "terminated (SIGTERM)"
+    assert load_checkpoint(out / "last.pt").state["step"] >= 1

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.artifact import ModelKind
-from mnn_edge.errors import MnnEdgeError
+from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import check_distinct, claim_output, write_text_atomic
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
@@ -119,6 +119,7 @@ class RunSummary:
     detector_runs: int = 0  # inline + background
     detector_background: int = 0  # of those, on the worker thread
     interrupted: bool = False
+    terminated: bool = False  # the interruption was SIGTERM, not Ctrl-C
     stopped_by_user: bool = False
     output_failed: str | None = None  # why an output could not be finished (it is not kept)
     seconds: float = 0.0  # wall time of the frame loop
@@ -391,8 +392,9 @@ def _loop(cfg: RunConfig, streams: list[_Stream], wake: threading.Condition, jso
                 if at_limit or s.reader.finished:
                     _end_stream(s, summary, time.perf_counter() - start)
                     active.remove(s)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         summary.interrupted = True
+        summary.terminated = isinstance(e, Terminated)
     finally:
         bar.close()
         summary.seconds = time.perf_counter() - start

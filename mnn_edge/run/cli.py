@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from mnn_edge.cli_util import run_cli
+from mnn_edge.cli_util import EXIT_INTERRUPTED, EXIT_TERMINATED, run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run.app import DetectorConfig, RunConfig, SourceKind, run, stream_output_path
 from mnn_edge.run.detect import DetectorKind, parse_box
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(args)
     summary = run(cfg)
     print(summary.timing.table())
-    ends = "interrupted" if summary.interrupted else ("stopped (q)" if summary.stopped_by_user else "done")
+    ends = ("terminated (SIGTERM)" if summary.terminated else "interrupted") if summary.interrupted else \
+        ("stopped (q)" if summary.stopped_by_user else "done")
     inline = summary.detector_runs - summary.detector_background
     print(f"{ends}: {summary.frames} frame(s), {summary.faces} face(s), {summary.frames_without_face} frame(s) "
           f"without a face; detector ran {summary.detector_runs} time(s): {inline} inline (the detect row "
@@ -159,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         where = " or ".join(s.describe() for s in cfg.sources)
         print(f"error: no frame could be read from {where} (unreadable images, or not a video)", file=sys.stderr)
         return 1
-    return 130 if summary.interrupted else 0
+    if summary.interrupted:
+        return EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED
+    return 0
 
 
 def entry() -> None:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from mnn_edge.artifact import DEFAULT_MEAN, DEFAULT_STD, landmark_scheme_for
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from mnn_edge.errors import MnnEdgeError
+from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.meanface import mean_face
 from mnn_edge.model.network import MNN, init_weights, scale_pose
@@ -365,8 +365,9 @@ class Trainer:
                 if time.monotonic() - last_save > 60.0 * cfg.save_minutes:
                     self.save()
                     last_save = time.monotonic()
-        except KeyboardInterrupt:
-            bar.write("interrupted: saving the last checkpoint")
+        except KeyboardInterrupt as e:
+            why = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+            bar.write(f"{why}: saving the last checkpoint")
             self.save()
             raise
         finally:
