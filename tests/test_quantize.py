@@ -415,3 +415,18 @@ def test_sensitivity_reuses_range_tables_only_for_their_checkpoint(quantized, ra
     qcfg = QuantizeConfig(ranges=(tmp_path / "ranges",), calibration=Calibration(random=2), progress=False)
     with pytest.raises(MnnEdgeError, match="calibrated for checkpoint 000000000000"):
         run_sensitivity_for_export({"pose": random_export / "pose.onnx"}, tmp_path, qcfg, None, images=1)
+
+
+def test_cpu_flavour_upsamples_with_quantized_convs_trt_keeps_its_deconvolutions(quantized):
+    """ONNX Runtime's CPU provider has no quantized ConvTranspose: the CPU flavour's decoder
+    up-samples with 1x1 convolutions (quantized) and 8-bit DepthToSpace; TensorRT has INT8
+    deconvolution, so its flavour keeps the graph as exported."""
+    out, _ = quantized
+    cpu = onnx.load(str(out / "mnn.int8.onnx"))
+    trt = onnx.load(str(out / "mnn.int8-trt.onnx"))
+    assert not _nodes(cpu, "ConvTranspose") and len(_nodes(cpu, "DepthToSpace")) == 7
+    assert len(_nodes(trt, "ConvTranspose")) == 7 and not _nodes(trt, "DepthToSpace")
+    producers = _producers(cpu)
+    for d2s in _nodes(cpu, "DepthToSpace"):  # fed by a DequantizeLinear: it moves 8-bit data
+        assert producers[d2s.input[0]].op_type == "DequantizeLinear"
+    assert get_metadata(cpu).extra["deconv_rewritten"].startswith("ConvTranspose k2s2")

@@ -25,6 +25,7 @@ MatMul: an 8-bit probability map over 65,536 pixels collapses into ties and move
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from mnn_edge.artifact.onnx_io import get_metadata, save_onnx, set_metadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
 from mnn_edge.quantize.calibration import CALIBRATED_OPS, RangeTable
+from mnn_edge.quantize.rewrite import deconv_as_conv_and_pixel_shuffle
 
 QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
                        "MatMulInteger", "DynamicQuantizeLinear", "QLinearAdd", "QLinearConcat"})
@@ -163,6 +165,17 @@ def quantize_qdq(prepared: str | Path, out: str | Path, table: RangeTable, cfg: 
     if meta is None:
         raise MnnEdgeError(f"{prepared} has no mnn-edge metadata; export it with mnn-export")
     check_not_quantized(model, str(prepared))
+    op_types = list(CALIBRATED_OPS)
+    rewritten = 0
+    if cfg.flavour is Flavour.CPU:
+        # ONNX Runtime's CPU provider has no quantized ConvTranspose: the decoder's up-sampling
+        # becomes 1x1 QLinearConv + an 8-bit DepthToSpace (TensorRT has INT8 deconvolution: the TRT
+        # flavour keeps the ConvTranspose). Each new tensor holds the values of an original one.
+        model, same_values = deconv_as_conv_and_pixel_shuffle(model)
+        rewritten = len({v for v in same_values.values()})
+        table = dataclasses.replace(table, ranges={**table.ranges, **{
+            new: table.ranges[old] for new, old in same_values.items() if old in table.ranges}})
+        op_types.append("DepthToSpace")
     missing = _missing_ranges(model, table)
     if missing:
         raise MnnEdgeError(f"the range table for '{table.model}' does not match {prepared.name}: "
@@ -172,7 +185,7 @@ def quantize_qdq(prepared: str | Path, out: str | Path, table: RangeTable, cfg: 
     opts = _ort_options(cfg.flavour)
     reduce_range = opts["reduce_range"] if cfg.reduce_range is None else cfg.reduce_range
     quantizer = QDQQuantizer(model, cfg.per_channel, reduce_range, opts["weight_type"], opts["activation_type"],
-                             table.to_tensors_data(), list(cfg.only_nodes), float_nodes, list(CALIBRATED_OPS),
+                             table.to_tensors_data(), list(cfg.only_nodes), float_nodes, op_types,
                              opts["extra_options"])
     with contextlib.redirect_stdout(io.StringIO()):
         quantizer.quantize_model()
@@ -188,6 +201,7 @@ def quantize_qdq(prepared: str | Path, out: str | Path, table: RangeTable, cfg: 
         "calibration_source": table.source,
         "float_groups": sorted(groups),
         "extra_float_nodes": sorted(cfg.extra_float_nodes),
+        **({"deconv_rewritten": "ConvTranspose k2s2 -> Conv 1x1 + DepthToSpace (DCR)"} if rewritten else {}),
     })
     set_metadata(qmodel, qmeta)
     save_onnx(qmodel, out)
