@@ -786,3 +786,19 @@ def test_sigterm_saves_mnn_train_last_checkpoint(synthetic_dir, tmp_path):
     assert "terminated (SIGTERM): saving the last checkpoint" in stdout + stderr
     assert stderr.strip().splitlines()[-1] == "terminated (SIGTERM)"
     assert load_checkpoint(out / "last.pt").state["step"] >= 1
+
+
+def test_wrong_kinds_of_input_name_the_real_problem(random_export, tmp_path, capsys):
+    from mnn_edge.data.cli import main as data_main
+    from mnn_edge.run.cli import main as run_main
+
+    base = ["--no-display", "--quiet", "--box", "0,0,10,10"]
+    assert run_cli(run_main, ["--engine", "https://models.example/pose", "--video", "x.avi", *base]) == 1
+    assert "https:// is not a model source; give a local file" in capsys.readouterr().err
+    assert run_cli(run_main, ["--engine", str(random_export / "pose.onnx"), "--video", str(tmp_path), *base]) == 1
+    assert f"--video {tmp_path} is a folder; for a folder of images use --images" in capsys.readouterr().err
+    teacher = tmp_path / "fsanet.onnx"
+    teacher.write_bytes(b"")
+    assert run_cli(data_main, ["pseudo-label", "--teacher", str(teacher), "--data", str(tmp_path),
+                               "--out", str(tmp_path / "l.jsonl")]) == 1
+    assert "is a file: give the folder that holds the teacher's .onnx files" in capsys.readouterr().err

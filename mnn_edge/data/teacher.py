@@ -105,6 +105,9 @@ def load_teacher(folder: str | Path, margin: float = TEACHER_MARGIN, threads: in
     import onnxruntime as ort
 
     folder = Path(folder)
+    if folder.is_file():
+        raise MnnEdgeError(f"--teacher {folder} is a file: give the folder that holds the teacher's .onnx files "
+                           f"({EXPECTED})")
     if not folder.is_dir():
         raise MnnEdgeError(f"teacher folder {folder} does not exist; expected {EXPECTED}")
     paths = sorted(folder.glob("*.onnx"))

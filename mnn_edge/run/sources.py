@@ -97,6 +97,8 @@ class VideoSource:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise MnnEdgeError(f"--video {self.path} is a folder; for a folder of images use --images")
         if not self.path.is_file():
             raise MnnEdgeError(f"video not found: {self.path}")
         self._cap = cv2.VideoCapture(str(self.path))

@@ -80,5 +80,12 @@ def parse_model_url(text: str) -> ModelURL:
 
 def artifact_arg(text: str) -> Path | str:
     """argparse ``type`` for an artifact: a model URL stays a string (``Path`` would turn
-    ``grpc://h:1/m`` into ``grpc:/h:1/m``), anything else is a ``Path``."""
-    return text if is_model_url(text) else Path(text)
+    ``grpc://h:1/m`` into ``grpc:/h:1/m``), anything else is a ``Path``; another URL scheme is refused
+    here, in one line (it would otherwise be read as a file named ``https:/...``)."""
+    if is_model_url(text):
+        return text
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme and scheme.isalnum():
+        raise MnnEdgeError(f"'{text}': {scheme}:// is not a model source; give a local file (.onnx, .pt, .plan) "
+                           f"or a served model: {USAGE}")
+    return Path(text)
