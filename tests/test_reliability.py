@@ -802,3 +802,19 @@ def test_wrong_kinds_of_input_name_the_real_problem(random_export, tmp_path, cap
     assert run_cli(data_main, ["pseudo-label", "--teacher", str(teacher), "--data", str(tmp_path),
                                "--out", str(tmp_path / "l.jsonl")]) == 1
     assert "is a file: give the folder that holds the teacher's .onnx files" in capsys.readouterr().err
+
+
+def test_a_run_that_read_no_frame_leaves_no_output_to_block_its_rerun(random_export, tmp_path, capsys):
+    from mnn_edge.run.cli import main as run_main
+
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "broken.jpg").write_bytes(b"not an image")
+    js = tmp_path / "o.jsonl"
+    argv = ["--engine", str(random_export / "pose.onnx"), "--images", str(images), "--no-display", "--quiet",
+            "--box", "0,0,10,10", "--json", str(js)]
+    for _ in range(2):  # the second run fails for the same reason, not because of the first one's file
+        assert run_cli(run_main, argv) == 1
+        err = capsys.readouterr().err
+        assert "no frame could be read" in err and "already exist" not in err
+        assert not js.exists() and not list(tmp_path.glob(".o.jsonl*"))

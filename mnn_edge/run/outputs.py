@@ -234,4 +234,7 @@ class JsonlSink:
             os.ftruncate(fd, self._complete)  # drop a partly written line; needs no free space
         finally:
             os.close(fd)
+        if self.records == 0:  # no frame was read: an empty file would only block the rerun
+            self._tmp.unlink(missing_ok=True)
+            return
         os.replace(self._tmp, self.path)
