@@ -818,3 +818,25 @@ def test_a_run_that_read_no_frame_leaves_no_output_to_block_its_rerun(random_exp
         err = capsys.readouterr().err
         assert "no frame could be read" in err and "already exist" not in err
         assert not js.exists() and not list(tmp_path.glob(".o.jsonl*"))
+
+
+def test_export_takes_fp32_files_by_their_metadata_not_their_names(random_export, tmp_path, capsys):
+    import re
+
+    from mnn_edge.export.cli import main as export_main
+
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "mypose.onnx").write_bytes((random_export / "pose.onnx").read_bytes())
+    assert run_cli(export_main, ["--onnx", str(odd / "mypose.onnx"), "--fp16", "--out", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "pose.fp16.onnx").is_file()
+    (odd / "junk.onnx").write_bytes(b"\x08\x07junk")
+    for bad, message in ((odd / "junk.onnx", "has no mnn-edge metadata|not a loadable ONNX model"),
+                         (odd / "none.onnx", "no such file")):
+        assert run_cli(export_main, ["--onnx", str(bad), "--fp16", "--out", str(tmp_path / "b")]) == 1
+        assert re.search(message, capsys.readouterr().err)
+        assert not (tmp_path / "b").exists()  # refused before the output folder was made
+    capsys.readouterr()
+    assert run_cli(export_main, ["--onnx", str(odd / "mypose.onnx"), str(random_export / "pose.onnx"), "--fp16",
+                                 "--out", str(tmp_path / "c")]) == 1
+    assert "gives two pose models" in capsys.readouterr().err

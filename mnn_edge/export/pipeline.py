@@ -110,12 +110,25 @@ def export_fp32(cfg: ExportConfig, ckpt: Checkpoint) -> dict[ModelKind, Path]:
 
 
 def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
-    """Stem -> FP32 ONNX for --onnx (``export/pose.onnx`` -> ``pose``)."""
+    """Stem -> FP32 ONNX for --onnx, the stem from each file's own metadata (a pose model is
+    ``pose`` whatever the file is called, so ``odd/mypose.onnx`` gives ``pose.fp16.onnx``)."""
+    import onnx
+
+    from mnn_edge.artifact.onnx_io import get_metadata
+
     sources = {}
     for path in cfg.onnx:
-        stem = path.name.removesuffix(".onnx")
+        if not path.is_file():
+            raise MnnEdgeError(f"--onnx {path}: no such file")
+        try:
+            meta = get_metadata(onnx.load(str(path), load_external_data=False))
+        except Exception as e:  # protobuf's DecodeError and friends
+            raise MnnEdgeError(f"--onnx {path} is not a loadable ONNX model: {str(e).splitlines()[0]}") from e
+        if meta is None:
+            raise MnnEdgeError(f"--onnx {path} has no mnn-edge metadata: give an FP32 file written by mnn-export")
+        stem = MODEL_NAMES[meta.kind]
         if stem in sources:
-            raise MnnEdgeError(f"--onnx names two files called {path.name}")
+            raise MnnEdgeError(f"--onnx gives two {stem} models ({sources[stem]} and {path}): give one of each")
         sources[stem] = path
     return sources
 
@@ -155,6 +168,8 @@ def run_export(cfg: ExportConfig) -> int:
         if not cfg.onnx and cfg.quantize is not None:
             refuse_existing_variants(cfg, list(MODEL_NAMES.values()))
         ckpt = None if cfg.onnx else load_source(cfg)
+        if cfg.onnx:
+            fp32_sources(cfg)  # a wrong --onnx file is refused before the output folder exists
         make_folder(cfg.out)
         return export(cfg, ckpt)
 
