@@ -840,3 +840,20 @@ def test_export_takes_fp32_files_by_their_metadata_not_their_names(random_export
     assert run_cli(export_main, ["--onnx", str(odd / "mypose.onnx"), str(random_export / "pose.onnx"), "--fp16",
                                  "--out", str(tmp_path / "c")]) == 1
     assert "gives two pose models" in capsys.readouterr().err
+
+
+def test_triton_repo_problems_are_refused_before_any_artifact_is_written(random_export, tmp_path, capsys):
+    from mnn_edge.export.cli import main as export_main
+
+    repo_file = tmp_path / "repo"
+    repo_file.write_text("a file")
+    argv = ["--onnx", str(random_export / "pose.onnx"), "--fp16", "--triton-repo"]
+    assert run_cli(export_main, [*argv, str(repo_file), "--out", str(tmp_path / "a")]) == 1
+    assert "is a file, not a folder for a Triton model repository" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    repo = tmp_path / "triton"
+    assert run_cli(export_main, [*argv, str(repo), "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert run_cli(export_main, [*argv, str(repo), "--out", str(tmp_path / "c")]) == 1
+    assert "pose_fp16 already exist(s) in the Triton repository" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -153,6 +153,17 @@ def config_text(name: str, platform: str, meta: ModelMetadata, inputs: list[Tens
     return "\n".join(lines) + "\n"
 
 
+def check_triton_repo(repo: str | Path, artifacts: list[Path], force: bool) -> None:
+    """Before any work: ``repo`` can be a repository (a folder, or nothing yet), and none of the
+    models these artifacts would become is there already (unless ``force``)."""
+    repo = Path(repo)
+    if repo.exists() and not repo.is_dir():
+        raise MnnEdgeError(f"--triton-repo {repo} is a file, not a folder for a Triton model repository")
+    taken = [str(repo / model_name_for(a)) for a in artifacts if (repo / model_name_for(a)).exists()]
+    if taken and not force:
+        raise MnnEdgeError(f"{', '.join(taken)} already exist(s) in the Triton repository; pass --force to replace")
+
+
 def write_triton_model(artifact: str | Path, repo: str | Path, cfg: ServingConfig = ServingConfig(),
                        name: str | None = None, force: bool = False) -> Path:
     """Add ``artifact`` (.onnx or .plan) to the repository ``repo``; returns the model folder."""

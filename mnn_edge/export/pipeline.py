@@ -24,14 +24,14 @@ from mnn_edge.artifact import (
     export_onnx_names,
     landmark_scheme_for,
 )
-from mnn_edge.artifact.triton import ServingConfig, write_triton_model
+from mnn_edge.artifact.triton import ServingConfig, check_triton_repo, write_triton_model
 from mnn_edge.checkpoint import Checkpoint, load_checkpoint
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.onnx_export import export_onnx
 from mnn_edge.fileio import atomic_path, claim_output, make_folder, refuse_existing
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
-from mnn_edge.quantize.pipeline import QuantizeConfig
+from mnn_edge.quantize.pipeline import QuantizeConfig, planned_outputs
 from mnn_edge.runtime.compare import compare_outputs, format_parity
 from mnn_edge.runtime.inputs import random_input
 
@@ -135,7 +135,6 @@ def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
 
 def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
     """Every FP16/INT8 output of this run (variants, range tables, sensitivity reports) is new, or --force."""
-    from mnn_edge.quantize.pipeline import planned_outputs
 
     reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity else []
     refuse_existing(planned_outputs(stems, cfg.out, cfg.quantize) + reports, cfg.force)
@@ -170,6 +169,8 @@ def run_export(cfg: ExportConfig) -> int:
         ckpt = None if cfg.onnx else load_source(cfg)
         if cfg.onnx:
             fp32_sources(cfg)  # a wrong --onnx file is refused before the output folder exists
+        if cfg.triton_repo is not None:
+            check_triton_repo(cfg.triton_repo, triton_candidates(cfg), cfg.force)
         make_folder(cfg.out)
         return export(cfg, ckpt)
 
@@ -190,6 +191,16 @@ def export(cfg: ExportConfig, ckpt: Checkpoint | None) -> int:
     if cfg.triton_repo is not None:
         add_to_triton(cfg)
     return 0
+
+
+def triton_candidates(cfg: ExportConfig) -> list[Path]:
+    """The ONNX files --triton-repo will serve: those this run writes and those already in --out."""
+    stems = list(fp32_sources(cfg)) if cfg.onnx else list(MODEL_NAMES.values())
+    planned = [] if cfg.onnx else [cfg.out / f"{s}.onnx" for s in stems]
+    if cfg.quantize is not None:
+        planned += [p for p in planned_outputs(stems, cfg.out, cfg.quantize) if p.suffix == ".onnx"]
+    existing = [cfg.out / n for n in export_onnx_names() if (cfg.out / n).is_file()]
+    return sorted(set(planned) | set(existing))
 
 
 def add_to_triton(cfg: ExportConfig) -> None:
