@@ -111,7 +111,7 @@ class Tracker:
         self._last_detect_frame = -1
         self._prev_gray: np.ndarray | None = None
         self._submitted_gray: tuple[int, np.ndarray] | None = None  # the frame the worker is detecting on
-        # one frame detected on every frame has no use for a worker
+        # detecting on every frame (inline) leaves nothing for a worker to do
         background = cfg.background and cfg.redetect_every > 1
         self._worker = DetectorWorker(detector) if background else None
 
