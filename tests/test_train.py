@@ -171,3 +171,23 @@ def test_landmark_config_parses():
 def test_starter_config_parses():
     cfg = build_config(read_toml(REPO / "configs" / "starter.toml", "config file"), {})
     assert cfg.max_minutes and cfg.schedule[-1].weights.needs_decoder
+
+
+def test_config_values_of_the_wrong_type_are_all_named_before_any_work():
+    with pytest.raises(MnnEdgeError) as e:
+        build_config({"data": "d", "lr": "fast", "batch": "8", "out": 5, "amp": "yes"}, {})
+    lines = str(e.value).splitlines()
+    assert lines[0] == "the training config has 4 value(s) of the wrong type:"
+    assert lines[1:] == ["  lr must be a number, got 'fast' (str)",
+                         "  batch must be a whole number, got '8' (str)",
+                         "  out must be a string in quotes, got 5 (int)",
+                         "  amp must be true or false, got 'yes' (str)"]
+    for bad, message in (({"data": ["a"]}, "data must be a string in quotes"),
+                         ({"data": "d", "batch": 2.5}, "batch must be a whole number, got 2.5"),
+                         ({"data": "d", "augment": {"scale_range": "big"}}, "scale_range must be two numbers"),
+                         ({"data": "d", "schedule": {"a": 1}}, "schedule must be a preset name"),
+                         ({"data": "d", "schedule": [1]}, "schedule stage 0: a table expected"),
+                         ({"data": "d", "sources": "x"}, "sources must be")):
+        with pytest.raises(MnnEdgeError, match=message):
+            build_config(bad, {})
+    assert build_config({"data": "d", "lr": 1, "max_minutes": None}, {}).lr == 1  # an int is a number

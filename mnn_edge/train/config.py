@@ -175,11 +175,13 @@ def parse_stages(value) -> tuple[Stage, ...]:
         return PRESETS[value]
     stages = []
     for i, t in enumerate(value):
+        if not isinstance(t, dict):
+            raise MnnEdgeError(f"schedule stage {i}: a table expected (name, until, weights, freeze), got {t!r}")
         try:
             w = LossWeights(**t.get("weights", {}))
             stages.append(Stage(name=str(t.get("name", f"stage{i}")), until=float(t["until"]), weights=w,
                                 freeze=tuple(t.get("freeze", ()))))
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise MnnEdgeError(f"schedule stage {i}: {e} (expected name, until, "
                                "weights = {ed, ae, ce_h, ce_v, lnd, mirror}, freeze)") from e
     return tuple(stages)
@@ -216,19 +218,62 @@ def parse_augment(value) -> Augment | None:
     try:
         kw = dict(value)
         if "scale_range" in kw:
+            if not (isinstance(kw["scale_range"], list) and len(kw["scale_range"]) == 2
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in kw["scale_range"])):
+                raise MnnEdgeError(f"[augment] scale_range must be two numbers [lo, hi], got {kw['scale_range']!r}")
             kw["scale_range"] = tuple(kw["scale_range"])
         return Augment(**kw)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         raise MnnEdgeError(f"[augment]: {e}") from e
 
 
+def _kind(annotation: str) -> str:
+    """What a TOML value of a TrainConfig field must be, from the field's annotation."""
+    if annotation.startswith(("Path", "str")):
+        return "text"
+    for kind in ("bool", "float", "int"):
+        if annotation.startswith(kind):
+            return kind
+    return "other"  # sources, schedule, augment: their own parsers check them
+
+
+def _type_problems(values: dict) -> list[str]:
+    """One line per file value of the wrong type (TOML has types; flags are typed by argparse)."""
+    kinds = {f.name: (_kind(str(f.type)), "None" in str(f.type)) for f in fields(TrainConfig)}
+    wanted = {"text": "a string in quotes", "bool": "true or false", "float": "a number", "int": "a whole number"}
+    problems = []
+    for key, value in values.items():
+        kind, optional = kinds.get(key, ("other", False))
+        if kind == "other" or (value is None and optional):
+            continue
+        ok = {"text": isinstance(value, str), "bool": isinstance(value, bool),
+              "float": isinstance(value, int | float) and not isinstance(value, bool),
+              "int": isinstance(value, int) and not isinstance(value, bool)}[kind]
+        if not ok:
+            problems.append(f"{key} must be {wanted[kind]}, got {value!r} ({type(value).__name__})")
+    if "schedule" in values and not isinstance(values["schedule"], str | list):
+        got = type(values["schedule"]).__name__
+        problems.append(f"schedule must be a preset name or [[schedule]] tables, got {got}")
+    if "sources" in values and not isinstance(values["sources"], list):
+        problems.append(f"sources must be [[sources]] tables, got {type(values['sources']).__name__}")
+    if "augment" in values and not isinstance(values["augment"], bool | dict):
+        problems.append(f"augment must be true, false or an [augment] table, got {type(values['augment']).__name__}")
+    return problems
+
+
 def build_config(file_values: dict, overrides: dict) -> TrainConfig:
-    """Merge TOML values and flag overrides (None = not given) into a checked TrainConfig."""
+    """Merge TOML values and flag overrides (None = not given) into a checked TrainConfig: unknown
+    keys and values of the wrong type are all reported at once, one line each, before any work."""
     known = {f.name for f in fields(TrainConfig)}
-    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(values) - known)
+    given = set(file_values) | {k for k, v in overrides.items() if v is not None}
+    unknown = sorted(given - known)
     if unknown:
         raise MnnEdgeError(f"unknown training option(s): {', '.join(unknown)}")
+    problems = _type_problems(file_values)
+    if problems:
+        raise MnnEdgeError(f"the training config has {len(problems)} value(s) of the wrong type:\n  "
+                           + "\n  ".join(problems))
+    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
     if "data" not in values and "sources" not in values:
         raise MnnEdgeError("no training data: pass --data DIR, or set data = \"DIR\" or [[sources]] in the config file")
     for key in ("data", "val_data", "out", "resume", "init", "pose_labels", "val_pose_labels"):
