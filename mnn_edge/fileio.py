@@ -203,6 +203,8 @@ def read_json(path: str | os.PathLike, what: str):
         return json.loads(read_text_file(p, what))
     except json.JSONDecodeError as e:
         raise MnnEdgeError(f"{p} is not valid JSON: {e}") from e
+    except RecursionError:  # nesting deeper than Python's stack: no file this toolkit writes
+        raise MnnEdgeError(f"{p} nests JSON too deeply to be a {what}") from None
 
 
 def read_toml(path: str | os.PathLike, what: str) -> dict:

@@ -857,3 +857,20 @@ def test_triton_repo_problems_are_refused_before_any_artifact_is_written(random_
     assert run_cli(export_main, [*argv, str(repo), "--out", str(tmp_path / "c")]) == 1
     assert "pose_fp16 already exist(s) in the Triton repository" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
+    from mnn_edge.data.cli import main as data_main
+    from mnn_edge.data.pose_labels import read_labels
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.fileio import read_json
+
+    assert run_cli(data_main, ["synth", "--out", str(tmp_path / "s"), "--n", "1", "--size", "100000"]) == 1
+    assert "--size must be 32..2048 px, got 100000" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MnnEdgeError, match="nests JSON too deeply"):
+        read_json(deep, "benchmark JSON")
+    with pytest.raises(MnnEdgeError, match="line 1: JSON nested too deeply"):
+        read_labels(deep)

@@ -25,8 +25,16 @@ class SynthConfig:
     progress: bool  # show a progress bar
 
 
+MAX_SYNTH_SIZE = 2048  # px: a 100000-px face needed 37 GiB for one image and ended in ArrayMemoryError
+
+
 def _synth(cfg: SynthConfig) -> int:
     from mnn_edge.data.synth import write_synthetic
+
+    if not 32 <= cfg.size <= MAX_SYNTH_SIZE:
+        raise MnnEdgeError(f"--size must be 32..{MAX_SYNTH_SIZE} px, got {cfg.size}")
+    if cfg.n < 1:
+        raise MnnEdgeError(f"--n must be >= 1, got {cfg.n}")
 
     if cfg.out.is_dir() and not cfg.force and any(cfg.out.glob("synth_*.jpg")):
         raise MnnEdgeError(f"{cfg.out} already holds synthetic faces; use --force to overwrite them")

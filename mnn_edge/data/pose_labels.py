@@ -58,7 +58,10 @@ def _parse_lines(lines: Iterable[str], path: Path, strict: bool) -> tuple[dict |
     header, labels, complete = None, {}, False
     for i, line in enumerate(lines, start=1):
         try:
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except RecursionError:
+                raise ValueError("JSON nested too deeply to be a label") from None
             if i == 1:
                 if not isinstance(rec, dict) or rec.get("format") != FORMAT:
                     raise ValueError(f"not an {FORMAT} file")

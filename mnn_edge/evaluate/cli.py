@@ -94,6 +94,8 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
             raise MnnEdgeError("no starter checkpoint is installed; pass --artifact PATH")
     if args.limit is not None and args.limit < 1:
         raise MnnEdgeError(f"--limit must be >= 1, got {args.limit}")
+    if not 1 <= args.batch <= 256:  # 100000 crops in one call took 4.1 GB before failing
+        raise MnnEdgeError(f"--batch must be 1..256 faces per inference call, got {args.batch}")
     from mnn_edge.fileio import refuse_existing
 
     refuse_existing([p for p in (args.json_out, args.per_face) if p is not None], args.force)
