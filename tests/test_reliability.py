@@ -874,3 +874,7 @@ def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
         read_json(deep, "benchmark JSON")
     with pytest.raises(MnnEdgeError, match="line 1: JSON nested too deeply"):
         read_labels(deep)
+    from mnn_edge.evaluate.cli import main as eval_main
+
+    assert run_cli(eval_main, ["--data", str(tmp_path), "--format", "synthetic", "--batch", "100000"]) == 1
+    assert "--batch must be 1..256 faces per inference call" in capsys.readouterr().err
