@@ -70,15 +70,30 @@ def load_checkpoint(path: str | os.PathLike, num_landmarks: int | None = None) -
         raise MnnEdgeError(f"{path} was trained with L = {n} landmarks, but L = {num_landmarks} was requested")
     model = MNN(n)
     weights = {k: v.float() if v.is_floating_point() else v for k, v in payload["weights"].items()}
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:
-        raise MnnEdgeError(f"{path}: weights do not fit MNN(L={n}): {str(e).splitlines()[0]}") from e
+    mismatch = _state_mismatch(model.state_dict(), weights)
+    if mismatch:
+        raise MnnEdgeError(f"{path}: weights do not fit MNN(L={n}): {mismatch}")
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise MnnEdgeError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]}): the "
+                           "training run diverged; use an earlier checkpoint or a lower learning rate")
+    model.load_state_dict(weights)
     model.eval()
     return Checkpoint(model=model, mean=tuple(payload["mean"]), std=tuple(payload["std"]),
                       landmark_scheme=payload.get("landmark_scheme", landmark_scheme_for(n)),
                       config=payload.get("config", {}), state=payload.get("state", {}),
                       sha256=sha256_file(path))
+
+
+def _state_mismatch(expected: dict, given: dict) -> str:
+    """'' when ``given`` fits ``expected``; else what does not, with an example of each kind."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [f"{k} {tuple(given[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in given and tuple(given[k].shape) != tuple(v.shape)]
+    parts = [f"{len(items)} {what} (e.g. {items[0]})" for what, items in
+             (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if items]
+    return ", ".join(parts)
 
 
 def default_checkpoint_path() -> Path:

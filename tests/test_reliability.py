@@ -878,3 +878,28 @@ def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
 
     assert run_cli(eval_main, ["--data", str(tmp_path), "--format", "synthetic", "--batch", "100000"]) == 1
     assert "--batch must be 1..256 faces per inference call" in capsys.readouterr().err
+
+
+def test_diverged_or_foreign_weights_are_named_not_served(random_checkpoint, tmp_path):
+    import torch
+
+    from mnn_edge.checkpoint import load_checkpoint
+    from mnn_edge.errors import MnnEdgeError
+
+    payload = torch.load(random_checkpoint, map_location="cpu", weights_only=True)
+    name = next(k for k, v in payload["weights"].items() if v.is_floating_point())
+    payload["weights"][name] = payload["weights"][name].clone().fill_(float("nan"))
+    torch.save(payload, tmp_path / "nan.pt")
+    with pytest.raises(MnnEdgeError, match=r"hold NaN or infinite values \(e\.g\. .*\): the training run diverged"):
+        load_checkpoint(tmp_path / "nan.pt")
+    payload = torch.load(random_checkpoint, map_location="cpu", weights_only=True)
+    payload["weights"]["extra.weight"] = torch.zeros(2)
+    fc = next(k for k in payload["weights"] if k.startswith("fc_pose") and k.endswith("weight"))
+    payload["weights"][fc] = torch.zeros(3, 3)
+    del payload["weights"][name]
+    torch.save(payload, tmp_path / "foreign.pt")
+    with pytest.raises(MnnEdgeError) as e:
+        load_checkpoint(tmp_path / "foreign.pt")
+    message = str(e.value)
+    assert f"1 missing (e.g. {name})" in message and "1 unexpected (e.g. extra.weight)" in message
+    assert f"1 of another shape (e.g. {fc} (3, 3) vs" in message
