@@ -400,3 +400,37 @@ def test_largest_requests_and_cancelling_clients_leave_memory_and_others_alone(s
     assert not errors, errors[0]
     assert len(latencies) == 30 and max(latencies) < 10  # nobody waited for a vanished neighbour
     assert cancelled[0] > 0  # the quitters really did give up mid-request
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("reply, why", [(b"SSH-2.0-OpenSSH_9.2\r\n", "HTTPParseError"), (None, "HTTPConnectionClosed"),
+                                        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "JSONDecodeError")])
+def test_an_http_url_at_something_else_is_one_line(reply, why):
+    """A port that speaks another protocol, closes at once, or answers non-JSON: one line, no traceback."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(5)
+    port = srv.getsockname()[1]
+
+    def answer() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.recv(65536)
+                    if reply is not None:
+                        conn.sendall(reply)
+                except OSError:
+                    pass
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(MnnEdgeError, match=rf"127.0.0.1:{port} \(not a V2 inference server's answer: {why}"):
+            open_runner(f"http://127.0.0.1:{port}/pose?timeout=5")
+    finally:
+        srv.close()

@@ -136,6 +136,10 @@ class _HttpTransport:
             raise _TimedOut() from None
         except OSError as e:  # refused, unreachable, unknown host
             raise _Unreachable(e.strerror or str(e)) from None
+        except Exception as e:  # noqa: BLE001 - geventhttpclient's parse errors, a non-JSON body, ...
+            # something answered, but not an inference server speaking HTTP/JSON (or it died mid-reply)
+            raise _Unreachable(f"not a V2 inference server's answer: {type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:120] if str(e) else 'no detail'}") from None
 
     def live(self) -> None:
         self.call(self._client.is_server_live)
