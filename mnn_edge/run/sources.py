@@ -117,8 +117,9 @@ class VideoSource:
             if not ok or image is None:
                 if index == 0:
                     raise MnnEdgeError(f"cannot read any frame from video {self.path}")
-                # the container's count is approximate for some codecs: only a clear shortfall is said
-                if self.total is not None and index < 0.95 * self.total - 1:
+                # the container's count can be off by a frame for some codecs; more than that is a
+                # damaged or truncated file (a video corrupt mid-file read 292 of 300 frames silently)
+                if self.total is not None and index < self.total - 2:
                     print(f"warning: video {self.path} ended after {index} of the {self.total} frames its "
                           "header announces (truncated or damaged?)", file=sys.stderr)
                 return
