@@ -68,6 +68,9 @@ def test_ratios_use_same_batch_baseline() -> None:
     (lambda d: d["records"][0].update(backend="openvino"), "unknown backend"),
     (lambda d: d["records"][0].update(batch=0), "batch must be"),
     (lambda d: d["records"][0].update(batch="1"), "'batch'"),
+    (lambda d: d["records"][0]["latency_ms"].update(p50=float("nan")), "not times: p50=nan"),
+    (lambda d: d["records"][0]["latency_ms"].update(max=float("inf")), "not times: max=inf"),
+    (lambda d: d["records"][0]["latency_ms"].update(mean=-3.0), "not times: mean=-3.0"),
 ])
 def test_validate_names_the_problem(mutate, message) -> None:
     d = copy.deepcopy(fake_run().to_dict())

@@ -20,6 +20,7 @@ measured in the same interleaved run (so < 1 means faster than the baseline).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -161,6 +162,11 @@ def validate(d: object, source: str = "benchmark JSON") -> BenchRun:
         missing = [k for k in _REQUIRED_STATS if not isinstance(rec["latency_ms"].get(k), (int, float))]
         if missing:
             raise MnnEdgeError(f"{where}: latency_ms lacks {', '.join(missing)}")
+        # json reads NaN and Infinity; a latency is a finite, non-negative time
+        bad = [f"{k}={rec['latency_ms'][k]}" for k in _REQUIRED_STATS
+               if not (math.isfinite(rec["latency_ms"][k]) and rec["latency_ms"][k] >= 0)]
+        if bad:
+            raise MnnEdgeError(f"{where}: latency_ms has values that are not times: {', '.join(bad)}")
         if rec["backend"] not in {b.value for b in Backend}:
             raise MnnEdgeError(f"{where}: unknown backend {rec['backend']!r}")
         if rec["batch"] < 1:
