@@ -33,8 +33,6 @@ def _synth(cfg: SynthConfig) -> int:
 
     if not 32 <= cfg.size <= MAX_SYNTH_SIZE:
         raise MnnEdgeError(f"--size must be 32..{MAX_SYNTH_SIZE} px, got {cfg.size}")
-    if cfg.n < 1:
-        raise MnnEdgeError(f"--n must be >= 1, got {cfg.n}")
 
     if cfg.out.is_dir() and not cfg.force and any(cfg.out.glob("synth_*.jpg")):
         raise MnnEdgeError(f"{cfg.out} already holds synthetic faces; use --force to overwrite them")
