@@ -143,10 +143,11 @@ def sha256_file(path: str | os.PathLike) -> str:
 PathRole = tuple["str | os.PathLike | None", str]  # (path, what it is for the user: "input video", ...)
 
 
-def check_distinct(inputs: list[PathRole], outputs: list[PathRole]) -> None:
+def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folders_named: bool = False) -> None:
     """Refuse, before any work and whatever --force says, an output that is (after symlinks and
-    ``..``) one of the command's inputs, the folder an input sits in directly, or another output of
-    the same command: one line naming both."""
+    ``..``) one of the command's inputs, the folder an input sits in directly (unless the command
+    writes into its output folders only under names of its own: ``output_folders_named``), or
+    another output of the same command: one line naming both."""
     def real(p) -> Path:
         return Path(p).expanduser().resolve()
 
@@ -160,7 +161,7 @@ def check_distinct(inputs: list[PathRole], outputs: list[PathRole]) -> None:
             if out == inp:
                 raise MnnEdgeError(f"{what} {p} is the {in_what} itself: writing it would destroy the input; "
                                    "choose another path")
-            if out == inp.parent and inp.is_file():
+            if out == inp.parent and inp.is_file() and not output_folders_named:
                 raise MnnEdgeError(f"{what} {p} is the folder the {in_what} {inp.name} is in: writing there "
                                    "could replace it; choose another folder")
         for other, other_what in seen:

@@ -913,3 +913,23 @@ def test_diverged_or_foreign_weights_are_named_not_served(random_checkpoint, tmp
     message = str(e.value)
     assert f"1 missing (e.g. {name})" in message and "1 unexpected (e.g. extra.weight)" in message
     assert f"1 of another shape (e.g. {fc} (3, 3) vs" in message
+
+
+def test_eval_and_export_outputs_are_not_their_inputs(random_export, synthetic_dir, tmp_path, capsys):
+    from mnn_edge.evaluate.cli import main as eval_main
+    from mnn_edge.export.cli import main as export_main
+
+    model = random_export / "pose.onnx"
+    before = model.read_bytes()
+    assert run_cli(eval_main, ["--data", str(synthetic_dir), "--format", "synthetic", "--artifact", str(model),
+                               "--json", str(model), "--force"]) == 1
+    assert "--json " in (err := capsys.readouterr().err) and "is the artifact itself" in err
+    assert run_cli(eval_main, ["--data", str(synthetic_dir), "--format", "synthetic", "--artifact", str(model),
+                               "--json", str(tmp_path / "e.json"), "--per-face", str(tmp_path / "e.json")]) == 1
+    assert "are the same file" in capsys.readouterr().err
+    assert run_cli(export_main, ["--onnx", str(model), "--fp16", "--out", str(model), "--force"]) == 1
+    assert "--out " in (err := capsys.readouterr().err) and "is the --onnx file itself" in err
+    assert model.read_bytes() == before
+    out = tmp_path / "same"
+    assert run_cli(export_main, ["--onnx", str(model), "--fp16", "--out", str(out), "--triton-repo", str(out)]) == 1
+    assert "are the same file" in capsys.readouterr().err

@@ -96,8 +96,12 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         raise MnnEdgeError(f"--limit must be >= 1, got {args.limit}")
     if not 1 <= args.batch <= 256:  # 100000 crops in one call took 4.1 GB before failing
         raise MnnEdgeError(f"--batch must be 1..256 faces per inference call, got {args.batch}")
-    from mnn_edge.fileio import refuse_existing
+    from mnn_edge.fileio import check_distinct, refuse_existing
+    from mnn_edge.runtime.remote import is_model_url
 
+    check_distinct([(None if is_model_url(artifact) else artifact, "artifact"), (args.data, "dataset"),
+                    (args.pose_labels, "pose labels file"), (args.baseline_data, "baseline dataset")],
+                   [(args.json_out, "--json"), (args.per_face, "--per-face")])
     refuse_existing([p for p in (args.json_out, args.per_face) if p is not None], args.force)
     if args.frontal is not None and not 0 < args.frontal < 90:
         raise MnnEdgeError(f"--frontal must be between 0 and 90 degrees, got {args.frontal}")

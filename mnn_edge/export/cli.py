@@ -18,6 +18,7 @@ from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.pipeline import ExportConfig, run_export
+from mnn_edge.fileio import check_distinct
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
 
@@ -139,6 +140,10 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
         ckpt = default_checkpoint_path()
         if not ckpt.is_file():
             raise MnnEdgeError("no starter checkpoint is installed; pass --checkpoint PATH or --random-init")
+    # --out is a folder written under the artifacts' own names (pose.int8.onnx beside pose.onnx is
+    # the usual case), so only an input that *is* --out, or --out = --triton-repo, is refused
+    check_distinct([(ckpt, "checkpoint"), *((f, "--onnx file") for f in args.onnx)],
+                   [(args.out, "--out"), (args.triton_repo, "--triton-repo")], output_folders_named=True)
     return ExportConfig(checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
                         keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
                         onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
