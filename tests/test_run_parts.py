@@ -81,7 +81,7 @@ def _frame(h=480, w=640, dx=0.0, dy=0.0):
 def test_tracks_between_detections_and_redetects_every_n():
     det = CountingDetector([(100, 100, 200, 230), (400, 120, 500, 250)])
     runner = FakeRunner()
-    pipe = FacePipeline(runner, Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=5)))
+    pipe = FacePipeline(runner, Tracker(det, TrackerConfig(redetect_every=5)))
     results = [pipe.process(_frame(), t / 10) for t in range(12)]
     assert det.calls == 3  # frames 0, 5, 10
     assert [r.detector_ran for r in results] == [i in (0, 5, 10) for i in range(12)]
@@ -95,7 +95,7 @@ def test_tracks_between_detections_and_redetects_every_n():
 
 def test_results_are_mapped_back_to_image_coordinates():
     det = FixedBoxDetector([(100, 100, 200, 230)])
-    pipe = FacePipeline(FakeRunner(), Tracker(det, ModelKind.FULL))
+    pipe = FacePipeline(FakeRunner(), Tracker(det))
     face = pipe.process(_frame(), 0.0).faces[0]
     x0, y0, x1, y1 = face.box
     k = (x1 - x0) / S  # image px per crop px
@@ -109,7 +109,7 @@ def test_results_are_mapped_back_to_image_coordinates():
 
 def test_the_crop_does_not_follow_the_landmarks():
     det = CountingDetector([(100, 100, 200, 230)])
-    pipe = FacePipeline(FakeRunner(collapse=True), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=50)))
+    pipe = FacePipeline(FakeRunner(collapse=True), Tracker(det, TrackerConfig(redetect_every=50)))
     results = [pipe.process(_frame(), t) for t in range(4)]
     assert det.calls == 1
     np.testing.assert_allclose(results[0].faces[0].box, results[3].faces[0].box, atol=0.05)
@@ -120,7 +120,7 @@ def test_crops_follow_the_pixels_not_the_pose(kind):
     # the fake answers the same crop-space pose whatever it sees: a tracker that moved crops by the
     # pose would stand still; the face's pixels move 7 px right and 3 px down per frame
     det = CountingDetector([(200, 150, 300, 280)])
-    pipe = FacePipeline(FakeRunner(kind), Tracker(det, kind, TrackerConfig(redetect_every=50)))
+    pipe = FacePipeline(FakeRunner(kind), Tracker(det, TrackerConfig(redetect_every=50)))
     boxes = [pipe.process(_frame(dx=7.0 * t, dy=3.0 * t), t).faces[0].box for t in range(8)]
     assert det.calls == 1
     steps = np.diff(np.array(boxes)[1:], axis=0)  # frame 1 on: the crop is carried by the flow alone
@@ -130,7 +130,7 @@ def test_crops_follow_the_pixels_not_the_pose(kind):
 
 def test_a_cut_is_detected_on_its_own_frame_and_the_face_keeps_its_id():
     det = CountingDetector([(100, 100, 200, 230)])
-    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, ModelKind.POSE, TrackerConfig(redetect_every=50)))
+    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, TrackerConfig(redetect_every=50)))
     other = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, (480, 640, 3)).astype(np.uint8), (0, 0), 2)
     frames = [_frame(), _frame(), other, other, _frame()]
     results = [pipe.process(f, t) for t, f in enumerate(frames)]
@@ -142,7 +142,7 @@ def test_a_cut_is_detected_on_its_own_frame_and_the_face_keeps_its_id():
 
 def test_noise_a_size_change_and_a_flat_frame_never_serve_a_stale_face():
     det = CountingDetector([(100, 100, 200, 230)])
-    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, ModelKind.POSE, TrackerConfig(redetect_every=50)))
+    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, TrackerConfig(redetect_every=50)))
     noise = np.random.default_rng(1).integers(0, 255, (480, 640, 3)).astype(np.uint8)
     frames = [_frame(), noise, _frame(240, 320), _frame(240, 320), np.zeros((240, 320, 3), np.uint8)]
     results = [pipe.process(f, t) for t, f in enumerate(frames)]
@@ -154,7 +154,7 @@ def test_noise_a_size_change_and_a_flat_frame_never_serve_a_stale_face():
 
 def test_redetect_every_1_detects_every_frame_inline_even_in_the_background_mode():
     det = CountingDetector([(100, 100, 200, 230)])
-    tracker = Tracker(det, ModelKind.POSE, TrackerConfig(redetect_every=1, background=True))
+    tracker = Tracker(det, TrackerConfig(redetect_every=1, background=True))
     pipe = FacePipeline(FakeRunner(ModelKind.POSE), tracker)
     try:
         results = [pipe.process(_frame(dx=2.0 * t), t) for t in range(5)]
@@ -166,13 +166,13 @@ def test_redetect_every_1_detects_every_frame_inline_even_in_the_background_mode
 
 def test_tiny_detections_are_not_tracked():
     det = CountingDetector([(100, 100, 130, 130), (300, 100, 400, 230)])  # 30 px: a false face, or no pose
-    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, ModelKind.POSE, TrackerConfig(min_face=40)))
+    pipe = FacePipeline(FakeRunner(ModelKind.POSE), Tracker(det, TrackerConfig(min_face=40)))
     faces = pipe.process(_frame(), 0.0).faces
     assert len(faces) == 1 and faces[0].box[0] > 250
 
 
 def test_no_face_and_faces_outside_the_frame():
-    pipe = FacePipeline(FakeRunner(), Tracker(FixedBoxDetector([(700, 700, 800, 800)]), ModelKind.FULL))
+    pipe = FacePipeline(FakeRunner(), Tracker(FixedBoxDetector([(700, 700, 800, 800)])))
     r = pipe.process(_frame(), 0.0)
     assert r.faces == [] and r.detector_ran and r.latency_ms["infer"] == 0.0
 
@@ -281,7 +281,7 @@ def test_smoothing_in_the_pipeline_keeps_a_still_face_still_and_forgets_lost_tra
 
     smoother = TrackSmoother()
     det = FixedBoxDetector([(100, 100, 200, 230)])
-    pipe = FacePipeline(FakeRunner(), Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=100)), smoother)
+    pipe = FacePipeline(FakeRunner(), Tracker(det, TrackerConfig(redetect_every=100)), smoother)
     faces = [pipe.process(_frame(), t / 30).faces[0] for t in range(5)]
     np.testing.assert_allclose(faces[0].pose, faces[4].pose, atol=1e-9)
     assert set(smoother._filters) == {0}
@@ -351,7 +351,7 @@ class GatedDetector(FixedBoxDetector):
 
 def test_background_redetection_never_blocks_the_frame_and_merges_later():
     det = GatedDetector([(100, 100, 200, 230)])
-    tracker = Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=3, background=True))
+    tracker = Tracker(det, TrackerConfig(redetect_every=3, background=True))
     pipe = FacePipeline(FakeRunner(), tracker)
     try:
         first = pipe.process(_frame(), 0.0)
@@ -374,7 +374,7 @@ def test_background_redetection_never_blocks_the_frame_and_merges_later():
 
 def test_a_detector_failure_in_the_background_reaches_the_frame_loop():
     det = GatedDetector([(100, 100, 200, 230)])
-    tracker = Tracker(det, ModelKind.FULL, TrackerConfig(redetect_every=2, background=True))
+    tracker = Tracker(det, TrackerConfig(redetect_every=2, background=True))
     pipe = FacePipeline(FakeRunner(), tracker)
     try:
         for t in range(3):  # frame 0 inline; frame 2 is due and handed to the worker
@@ -391,7 +391,7 @@ def test_a_detector_failure_in_the_background_reaches_the_frame_loop():
 
 def test_a_background_detection_is_carried_to_the_frame_it_is_merged_on():
     det = GatedDetector([(200, 150, 300, 280)])
-    tracker = Tracker(det, ModelKind.POSE, TrackerConfig(redetect_every=3, background=True))
+    tracker = Tracker(det, TrackerConfig(redetect_every=3, background=True))
     pipe = FacePipeline(FakeRunner(ModelKind.POSE), tracker)
     try:
         # the worker is handed frame 2 (a frame early, so its answer is there about when frame 3 is

@@ -330,7 +330,7 @@ def _open_stream(cfg: RunConfig, k: int, src_cfg: SourceConfig, source, runner, 
     tracker_cfg = cfg.tracker
     if src_cfg.kind is SourceKind.IMAGES:  # unrelated stills: detect on each, inline
         tracker_cfg = dataclasses.replace(cfg.tracker, redetect_every=1, background=False)
-    tracker = Tracker(make_detector(cfg.detector), runner.metadata.kind, tracker_cfg)
+    tracker = Tracker(make_detector(cfg.detector), tracker_cfg)
     closers.append(tracker)
     smoother = TrackSmoother(OneEuroConfig()) if cfg.smooth else None
     status = f"{runner.describe()}  [{tracker.detector.name}]" + (f"  #{k}" if multi else "")

@@ -33,7 +33,6 @@ _LK = {"winSize": (15, 15), "maxLevel": 3,
 class BoxMotion:
     shift: np.ndarray  # (2,) px, this frame minus the previous
     scale: float  # side now / side before
-    points: int  # reliable points it rests on
 
 
 def to_gray(image_bgr: np.ndarray) -> np.ndarray:
@@ -50,25 +49,51 @@ def grid_points(center: np.ndarray, side: float, shape: tuple[int, ...]) -> np.n
     return pts.astype(np.float32).reshape(-1, 1, 2)
 
 
-def box_motion(prev_gray: np.ndarray, gray: np.ndarray, center: np.ndarray, side: float) -> BoxMotion | None:
-    """How the crop (``center``, ``side``) moved from ``prev_gray`` to ``gray``; None when unknown."""
+def boxes_motion(prev_gray: np.ndarray, gray: np.ndarray,
+                 boxes: list[tuple[np.ndarray, float]]) -> list[BoxMotion | None]:
+    """How each crop (centre, side) moved from ``prev_gray`` to ``gray``; None where unknown.
+
+    Every crop's points go through one Lucas-Kanade call each way, so the two image pyramids are
+    built once per frame, not once per face (each point is tracked on its own: the same result)."""
     if prev_gray.shape != gray.shape:
-        return None
-    p0 = grid_points(center, side, gray.shape)
-    if len(p0) < MIN_POINTS:
-        return None
+        return [None] * len(boxes)
+    grids = [grid_points(c, s, gray.shape) for c, s in boxes]
+    used = [k for k, g in enumerate(grids) if len(g) >= MIN_POINTS]
+    out: list[BoxMotion | None] = [None] * len(boxes)
+    if not used:
+        return out
+    p0 = np.concatenate([grids[k] for k in used])
     p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, p0, None, **_LK)
     back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, p1, None, **_LK)
     ok = (st1.ravel() == 1) & (st2.ravel() == 1)
     fb = np.linalg.norm((p0 - back).reshape(-1, 2), axis=1)
     ok &= np.isfinite(fb)
+    start = 0
+    for k in used:
+        end = start + len(grids[k])
+        part = slice(start, end)
+        start = end
+        out[k] = _median_flow(prev_gray, gray, boxes[k], p0[part].reshape(-1, 2), p1[part].reshape(-1, 2),
+                              fb[part], ok[part])
+    return out
+
+
+def box_motion(prev_gray: np.ndarray, gray: np.ndarray, center: np.ndarray, side: float) -> BoxMotion | None:
+    """How one crop (``center``, ``side``) moved from ``prev_gray`` to ``gray``; None when unknown."""
+    return boxes_motion(prev_gray, gray, [(center, side)])[0]
+
+
+def _median_flow(prev_gray: np.ndarray, gray: np.ndarray, box: tuple[np.ndarray, float], p0: np.ndarray,
+                 p1: np.ndarray, fb: np.ndarray, ok: np.ndarray) -> BoxMotion | None:
+    """One crop's motion from its tracked points (forward-backward error ``fb``, usable ``ok``)."""
+    center, side = box
     if ok.sum() < MIN_POINTS:
         return None
     med_fb = float(np.median(fb[ok]))
     if med_fb > MAX_FB_PX:
         return None
     keep = ok & (fb <= med_fb)
-    a, b = p0.reshape(-1, 2)[keep], p1.reshape(-1, 2)[keep]
+    a, b = p0[keep], p1[keep]
     if len(a) < MIN_POINTS // 2:
         return None
     shift = np.median(b - a, axis=0).astype(np.float64)
@@ -79,7 +104,7 @@ def box_motion(prev_gray: np.ndarray, gray: np.ndarray, center: np.ndarray, side
     scale = float(np.median(d1[valid] / d0[valid])) if valid.any() else 1.0
     if patch_ncc(prev_gray, center, side, gray, center + shift, side * scale) < MIN_NCC:
         return None  # the points moved consistently, but over something else (a cut to a still backdrop)
-    return BoxMotion(shift, scale, int(len(a)))
+    return BoxMotion(shift, scale)
 
 
 def _patch(gray: np.ndarray, center: np.ndarray, side: float) -> np.ndarray:

@@ -94,7 +94,7 @@ class FacePipeline:
         return PreparedFrame(result, tracks, maps, batch, timestamp)
 
     def finish(self, frame: PreparedFrame, outputs: dict[str, np.ndarray]) -> FrameResult:
-        """Map this frame's rows of the network outputs back to the image; move its tracks."""
+        """Map this frame's rows of the network outputs back to the image."""
         t0 = time.perf_counter()
         frame.result.faces = self._postprocess(frame.tracks, frame.maps, outputs, frame.timestamp)
         frame.result.latency_ms["postprocess"] = (time.perf_counter() - t0) * 1000.0

@@ -33,10 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnn_edge.artifact import ModelKind
 from mnn_edge.run.detect import Detection, Detector, box_iou
 from mnn_edge.run.detect_worker import DetectorWorker
-from mnn_edge.run.flow import box_motion, to_gray
+from mnn_edge.run.flow import boxes_motion, to_gray
 
 # The training crop rule (mnn_edge.data.crop): side = MARGIN x the landmark box's longest side,
 # centre UP_SHIFT of its height above the box centre. Detection crops approximate that rule so the
@@ -94,9 +93,8 @@ def _plausible(center: np.ndarray, size: float, prev_size: float, shape: tuple[i
 
 
 class Tracker:
-    def __init__(self, detector: Detector, kind: ModelKind, cfg: TrackerConfig = TrackerConfig()):
+    def __init__(self, detector: Detector, cfg: TrackerConfig = TrackerConfig()):
         self.detector = detector
-        self.kind = kind
         self.cfg = cfg
         self.tracks: list[Track] = []
         self._lost: list[Track] = []  # dropped since the last detection: a re-detected face keeps its id
@@ -169,9 +167,9 @@ class Tracker:
 
     def _follow(self, prev: np.ndarray, gray: np.ndarray, shape: tuple[int, ...]) -> None:
         """Move every track with its pixels; one whose pixels cannot be followed is lost."""
-        for t in list(self.tracks):
+        motions = boxes_motion(prev, gray, [(t.center, t.size) for t in self.tracks])
+        for t, motion in zip(list(self.tracks), motions):
             t.detected = False
-            motion = box_motion(prev, gray, t.center, t.size)
             if motion is None:
                 self._lose(t)
                 continue
@@ -209,19 +207,18 @@ class Tracker:
     def _carry_forward(self, dets: list[Detection], then: np.ndarray | None,
                        gray: np.ndarray) -> list[Detection] | None:
         """Detections made on an older frame, moved to where their faces are on this one (None when
-        one of them cannot be followed)."""
-        if then is gray:
-            return dets
-        if then is None or then.shape != gray.shape:
+        one of them cannot be followed, or that frame is not at hand)."""
+        if then is None:
+            return None
+        centers = [np.array([(d.box[0] + d.box[2]) / 2.0, (d.box[1] + d.box[3]) / 2.0]) for d in dets]
+        sides = [max(d.box[2] - d.box[0], d.box[3] - d.box[1]) * self.cfg.detector_crop_scale for d in dets]
+        motions = boxes_motion(then, gray, list(zip(centers, sides)))
+        if any(m is None for m in motions):
             return None
         out = []
-        for det in dets:
-            x0, y0, x1, y1 = det.box
-            center, side = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0]), max(x1 - x0, y1 - y0)
-            motion = box_motion(then, gray, center, side * self.cfg.detector_crop_scale)
-            if motion is None:
-                return None
-            c, half = center + motion.shift, motion.scale * np.array([x1 - x0, y1 - y0]) / 2.0
+        for det, center, motion in zip(dets, centers, motions):
+            half = motion.scale * np.array([det.box[2] - det.box[0], det.box[3] - det.box[1]]) / 2.0
+            c = center + motion.shift
             out.append(Detection(np.concatenate([c - half, c + half]), det.score, det.keypoints))
         return out
 
@@ -256,5 +253,3 @@ class Tracker:
             keep.append(t)
         if len(keep) != len(self.tracks):
             self.tracks = [t for t in self.tracks if any(t is k for k in keep)]
-
-
