@@ -167,17 +167,18 @@ def run_export(cfg: ExportConfig) -> int:
         if not cfg.onnx and cfg.quantize is not None:
             refuse_existing_variants(cfg, list(MODEL_NAMES.values()))
         ckpt = None if cfg.onnx else load_source(cfg)
-        if cfg.onnx:
-            fp32_sources(cfg)  # a wrong --onnx file is refused before the output folder exists
+        sources = fp32_sources(cfg) if cfg.onnx else None  # a wrong --onnx file: before the folder exists
         if cfg.triton_repo is not None:
-            check_triton_repo(cfg.triton_repo, triton_candidates(cfg), cfg.force)
+            stems = list(sources) if sources is not None else list(MODEL_NAMES.values())
+            check_triton_repo(cfg.triton_repo, triton_candidates(cfg, stems), cfg.force)
         make_folder(cfg.out)
-        return export(cfg, ckpt)
+        return export(cfg, ckpt, sources)
 
 
-def export(cfg: ExportConfig, ckpt: Checkpoint | None) -> int:
-    if cfg.onnx:
-        export_quantized(cfg, fp32_sources(cfg))
+def export(cfg: ExportConfig, ckpt: Checkpoint | None, sources: dict[str, Path] | None = None) -> int:
+    """Export (or, with ``sources`` from --onnx, only quantize) and write what the flags ask for."""
+    if sources is not None:
+        export_quantized(cfg, sources)
         if cfg.triton_repo is not None:
             add_to_triton(cfg)
         return 0
@@ -193,9 +194,9 @@ def export(cfg: ExportConfig, ckpt: Checkpoint | None) -> int:
     return 0
 
 
-def triton_candidates(cfg: ExportConfig) -> list[Path]:
-    """The ONNX files --triton-repo will serve: those this run writes and those already in --out."""
-    stems = list(fp32_sources(cfg)) if cfg.onnx else list(MODEL_NAMES.values())
+def triton_candidates(cfg: ExportConfig, stems: list[str]) -> list[Path]:
+    """The ONNX files --triton-repo will serve: those this run writes for ``stems`` and those
+    already in --out."""
     planned = [] if cfg.onnx else [cfg.out / f"{s}.onnx" for s in stems]
     if cfg.quantize is not None:
         planned += [p for p in planned_outputs(stems, cfg.out, cfg.quantize) if p.suffix == ".onnx"]

@@ -85,16 +85,21 @@ def oracle(runner: Runner, frames: list[np.ndarray], truth: list[list[TruthFace]
             "nme_box": float(np.mean(nme)) if nme else None}
 
 
+def _offset(record: dict, face: TruthFace) -> float:
+    """Distance from the record's crop centre to the face's true crop centre, in true crop sides."""
+    centre, side = face.crop()
+    x0, y0, x1, y1 = record["box"]
+    return float(np.hypot((x0 + x1) / 2 - centre[0], (y0 + y1) / 2 - centre[1])) / side
+
+
 def _match(records: list[dict], faces: list[TruthFace]) -> dict[int, dict]:
     """index of true face -> its record (nearest crop centre within half the true side)."""
     pairs = []
     for i, face in enumerate(faces):
-        centre, side = face.crop()
         for r in records:
-            x0, y0, x1, y1 = r["box"]
-            d = float(np.hypot((x0 + x1) / 2 - centre[0], (y0 + y1) / 2 - centre[1]))
-            if d <= side / 2:
-                pairs.append((d / side, i, id(r), r))
+            d = _offset(r, face)
+            if d <= 0.5:
+                pairs.append((d, i, id(r), r))
     taken_f, taken_r, out = set(), set(), {}
     for _, i, rid, r in sorted(pairs, key=lambda p: p[0]):
         if i not in taken_f and rid not in taken_r:
@@ -131,9 +136,7 @@ def score_records(clip: Clip, records: list[dict]) -> dict:
             if face.key in waiting:
                 recover.append(f - waiting.pop(face.key))
             err.append(angle_errors([r["yaw"], r["pitch"], r["roll"]], face.angles))
-            centre, side = face.crop()
-            x0, y0, x1, y1 = r["box"]
-            centre_err.append(float(np.hypot((x0 + x1) / 2 - centre[0], (y0 + y1) / 2 - centre[1])) / side)
+            centre_err.append(_offset(r, face))
             if r.get("landmarks") is not None:
                 nme.append(face_nme(np.asarray(r["landmarks"], dtype=np.float64), face.landmarks)[1])
             if face.key in last_id and last_id[face.key] != r["track_id"]:

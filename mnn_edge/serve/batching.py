@@ -32,7 +32,6 @@ class RowBatcher:
         self._queue: deque[tuple[np.ndarray, asyncio.Future]] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
-        self.calls = 0  # model calls made (a merged batch is one)
 
     async def infer(self, batch: np.ndarray) -> Outputs:
         """This request's outputs (its own rows only)."""
@@ -101,7 +100,6 @@ class RowBatcher:
         if not taken:
             return
         merged = taken[0][0] if len(taken) == 1 else np.concatenate([b for b, _ in taken])
-        self.calls += 1
         try:
             outputs = await self._run(merged)
         except Exception as e:  # noqa: BLE001 - handed to exactly the requests of this call

@@ -4,7 +4,7 @@ An ASGI middleware in front of the app (no MLServer import; plain ASGI), because
 it has no such limits: a body of any size was read into memory, an upload whose Content-Length
 lied was held open forever, and a request using Triton's binary-tensor extension (which mnn-serve
 does not announce) crashed FastAPI's error handler with a 500 whose log carried the whole body
-(five 10 MB requests: 120 MB of log). Here:
+(three 10 MB requests added 86 MB to the log). Here:
 
 - a body larger than ``max_body`` bytes is refused with 413 (from its Content-Length, or once that
   many bytes arrived);

@@ -39,6 +39,7 @@ from mnn_edge.serve.batching import RowBatcher
 from mnn_edge.serve.requests import InputRule, RequestError, check_array, check_header
 
 MAX_BATCH_PARAMETER = "max_batch"  # crops one request may carry, in the model metadata's parameters
+UNBATCHED_CALL_ROWS = 8  # with batching off, the most crops of one request per model call
 
 
 class RunnerModel(MLModel):
@@ -63,10 +64,10 @@ class RunnerModel(MLModel):
         batch_rows = int(extra.get("batch_rows", 0))
         # a request of up to request_rows crops still runs in chunks of the merge size: ONNX Runtime
         # keeps the memory a batch grew, so the largest call, not the largest request, sets the RSS
-        self._chunk = max(batch_rows, 1) if batch_rows > 1 else 8
+        self._chunk = batch_rows if batch_rows > 1 else UNBATCHED_CALL_ROWS
         self._batcher = None
         if batch_rows > 1:
-            self._batcher = RowBatcher(self._run, batch_rows, float(extra.get("batch_wait_s", 0.005)))
+            self._batcher = RowBatcher(self._run, batch_rows, float(extra.get("batch_wait_s", 0.0)))
         return True
 
     async def _run(self, batch):
@@ -87,7 +88,7 @@ class RunnerModel(MLModel):
             batch = self._checked_input(payload)
         except RequestError as e:
             raise InferenceError(f"model '{self.name}': {e}") from None
-        wanted = [o.name for o in payload.outputs] if payload.outputs else list(self.outputs_names)
+        wanted = [o.name for o in payload.outputs] if payload.outputs else self.outputs_names
         unknown = sorted(set(wanted) - set(self.outputs_names))
         if unknown:
             raise InferenceError(f"model '{self.name}' has no output(s) {', '.join(unknown)}; it has "
