@@ -23,7 +23,7 @@ from mnn_edge.bench.machine import machine_record
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.run.track_eval import SETTINGS, evaluate_clip, markdown, settings, time_detector
+from mnn_edge.run.track_eval import SETTINGS, detector_calibration, evaluate_clip, markdown, settings, time_detector
 from mnn_edge.run.track_videos import CLIPS, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write every number here")
     p.add_argument("--detector-only", action="store_true",
                    help="only time CenterFace per --det-max-side on the slide clip's frames")
+    p.add_argument("--calibrate", action="store_true",
+                   help="only measure CenterFace against the training crop rule on TRAINING people's faces "
+                        "(crop scale and shift, share of faces found per size)")
     args = p.parse_args(argv)
+    if args.calibrate:
+        train = DataSource(args.data, "keypoints-csv", subset="train").read()[::10][:300]
+        for max_side, r in detector_calibration(train).items():
+            found = ", ".join(f"{side} px {share:.0%}" for side, share in r["found"].items())
+            print(f"--det-max-side {max_side}: {len(train)} faces; found {found}; crop/box side median "
+                  f"{r['scale'][0]:.3f} (p10 {r['scale'][1]:.3f}, p90 {r['scale'][2]:.3f}); "
+                  f"centre {r['shift_y']:+.3f} of the box side below")
+        return 0
     held = DataSource(args.data, "keypoints-csv", subset="heldout", pose_labels=args.labels).read()
     faces = held[::67][:8]  # 8 different held-out people
     if args.detector_only:

@@ -29,8 +29,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-# The instruction-set features that decide how fast INT8 and FP32 kernels run: the same graph
-# measures 0.29x FP32 on a host with AVX-512 VNNI and 0.35x on one with AMX.
+# The instruction-set features that decide how fast INT8 and FP32 kernels run: the same INT8 graph's
+# ratio to FP32 differs between hosts with and without them, so a ratio means little without its host.
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
                "amx_bf16", "asimd", "asimddp", "sve", "i8mm")
 

@@ -77,17 +77,13 @@ def deconv_as_conv_and_pixel_shuffle(model: onnx.ModelProto) -> tuple[onnx.Model
         conv_out = f"{base}_as_conv"
         new_nodes.append(helper.make_node("Conv", conv_inputs, [conv_out], name=f"{base}_as_conv",
                                           kernel_shape=[1, 1], strides=[1, 1], pads=[0, 0, 0, 0]))
-        shuffle_in = conv_out
+        same_values[conv_out] = out
+        shuffle_in, final = conv_out, out
         if relu is not None:  # ReLU first: it fuses into the quantized Conv, the shuffle moves 8-bit data
-            shuffle_in = f"{base}_as_conv_relu"
+            shuffle_in, final = f"{base}_as_conv_relu", relu.output[0]
             new_nodes.append(helper.make_node("Relu", [conv_out], [shuffle_in], name=relu.name or f"{base}_relu"))
             skip.add(id(relu))
-            final = relu.output[0]
-            same_values[conv_out] = out
             same_values[shuffle_in] = final
-        else:
-            final = out
-            same_values[conv_out] = out
         new_nodes.append(helper.make_node("DepthToSpace", [shuffle_in], [final], name=f"{base}_pixel_shuffle",
                                           blocksize=2, mode="DCR"))
     if not same_values:

@@ -65,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     det.add_argument("--det-threshold", type=float, default=0.5, help="detector score threshold")
     det.add_argument("--det-max-side", type=int, default=320,
                      help="frames are shrunk to this long side for detection only (crops use full resolution). "
-                          "320 finds faces down to ~40 px in a 640x480 frame at a quarter of 640's cost; raise "
-                          "it for smaller faces in big frames (docs/RUN.md has the measurements)")
+                          "320 costs a quarter of 640 and finds faces whose landmark box is 60 px or more in a "
+                          "640x480 frame (57%% at 40 px); raise it for smaller faces (640 finds them down to "
+                          "30 px). docs/DETECTOR.md has the measurements")
     det.add_argument("--redetect-every", type=int, default=10,
                      help="run the detector at least every N frames; between, each crop follows the face's "
                           "pixels (optical flow), and a face the flow loses (a cut, an occlusion) is re-detected "

@@ -41,10 +41,10 @@ from mnn_edge.run.flow import boxes_motion, to_gray
 # centre UP_SHIFT of its height above the box centre. Detection crops approximate that rule so the
 # network sees faces framed about as it learnt them.
 # From a CenterFace box (taller than the landmark box: it includes the forehead) to that crop:
-# medians over 293 real faces of YouTube-Faces *training* people (not the benchmark's held-out
-# ones) pasted into 640x480 frames at 72-180 px, detected at 320 and 640 px (side ratio 1.39 at
-# both, p10-p90 1.25-1.56; centre +0.037 of the box side downwards). The first calibration, on
-# 4 AFLW2000-3D faces and 11 synthetic ones (1.3), framed real faces 11% too tight.
+# measured on 293 real faces of YouTube-Faces *training* people (not the benchmark's held-out ones)
+# pasted into 640x480 frames (`python bench/tracking.py --calibrate`: median 1.393 at 320 px,
+# 1.380 at 640, p10-p90 1.26-1.53; centre +0.038-0.039 of the box side downwards). The first
+# calibration, on 4 AFLW2000-3D faces and 11 synthetic ones (1.3), framed real faces too tight.
 DETECTOR_CROP_SCALE = 1.39
 DETECTOR_CROP_SHIFT_Y = 0.037
 MIN_CROP_PX = 16.0

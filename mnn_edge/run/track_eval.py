@@ -197,6 +197,44 @@ def time_detector(frames: list[np.ndarray], sides: tuple[int, ...] = (320, 480, 
     return {side: float(np.median(t)) for side, t in times.items()}
 
 
+def detector_calibration(samples, max_sides: tuple[int, ...] = (320, 640),
+                         face_sides: tuple[int, ...] = (30, 40, 60, 120, 180), seed: int = 0) -> dict:
+    """CenterFace against the training crop rule on real faces pasted at known sizes: per
+    ``--det-max-side``, the share of faces found per landmark-box side (px), and the median
+    (p10, p90) of crop side / detector box side and the crop centre's offset below the box centre
+    (in box sides) — what ``DETECTOR_CROP_SCALE`` and ``DETECTOR_CROP_SHIFT_Y`` are set from."""
+    from mnn_edge.run.detect import CenterFaceDetector
+    from mnn_edge.run.track_videos import background, load_photos, still_face
+
+    photos = load_photos(samples)
+    bg = background(np.random.default_rng(seed))
+    out = {}
+    for max_side in max_sides:
+        det = CenterFaceDetector(max_side=max_side)
+        found, ratios, shifts = {}, [], []
+        for side in face_sides:
+            hits = 0
+            for photo in photos:
+                frame, truth = still_face(photo, side, bg)
+                centre, crop_side = truth.crop()
+                boxes = [d.box for d in det.detect(frame)]
+                near = [b for b in boxes if np.hypot((b[0] + b[2]) / 2 - centre[0],
+                                                     (b[1] + b[3]) / 2 - centre[1]) <= crop_side / 2]
+                if not near:
+                    continue
+                hits += 1
+                b = near[0]
+                box_side = max(b[2] - b[0], b[3] - b[1])
+                if side >= 72:  # the calibration uses faces of the sizes a tracked face has
+                    ratios.append(crop_side / box_side)
+                    shifts.append((centre[1] - (b[1] + b[3]) / 2) / box_side)
+            found[side] = hits / len(photos)
+        out[max_side] = {"found": found,
+                         "scale": [float(np.median(ratios)), *map(float, np.percentile(ratios, [10, 90]))],
+                         "shift_y": float(np.median(shifts))}
+    return out
+
+
 SETTINGS = {  # name -> mnn-run flags; "defaults" is what a user gets with none
     "defaults": (),
     "every frame": ("--redetect-every", "1"),

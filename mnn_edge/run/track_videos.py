@@ -175,6 +175,14 @@ def _segments(clip: Clip, photos: list[_Photo], motion: Callable[[np.random.Gene
             clip.truth.append([_truth(photos[key], key, m)])
 
 
+def still_face(photo: _Photo, side_px: float, bg: np.ndarray) -> tuple[np.ndarray, TruthFace]:
+    """One frame: ``photo`` at the frame's centre with a landmark box of ``side_px``, and its truth."""
+    frame = bg.copy()
+    m = _similarity(photo, np.array([WIDTH / 2.0, HEIGHT / 2.0]), side_px / FACE_SIDE, 0.0)
+    _paste(frame, photo, m)
+    return frame, _truth(photo, 0, m)
+
+
 def make_clip(name: str, samples: Sequence[FaceSample], seed: int = 0, frames: int = 200) -> Clip:
     """Clip ``name`` (one of :data:`CLIPS`) of ``frames`` frames from the faces in ``samples``."""
     if name not in CLIPS:
