@@ -1,6 +1,6 @@
 """``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels),
 ``preview`` (a PNG contact sheet of synthetic faces), ``cofw`` (unpack COFW's official .mat),
-``pseudo-label`` (teacher pose labels for real faces)."""
+``pseudo-label`` (teacher pose labels for real faces), ``profile`` (real faces re-rendered at large poses)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,22 @@ def _pseudo_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from mnn_edge.data.profile.dataset import ProfileConfig, partial_folder, write_profiles
+
+    cfg = ProfileConfig(data=args.data, format=args.format, out=args.out, mesh_model=args.mesh, teacher=args.teacher,
+                        pose_labels=args.pose_labels, subset=args.subset, per_face=args.per_face, seed=args.seed,
+                        max_yaw=args.max_yaw, max_pitch=args.max_pitch, depth_scale=args.depth_scale,
+                        limit=args.limit, workers=args.workers, force=args.force, progress=not args.no_progress)
+    with claim_outputs((args.out, "profiled faces folder"), (partial_folder(args.out), "profiled faces folder")):
+        summary = write_profiles(cfg)
+    dropped = {k: v for k, v in summary["outcomes"].items() if k not in ("written", "kept")}
+    note = "; dropped " + ", ".join(f"{v} {k}" for k, v in dropped.items()) if dropped else ""
+    print(f"wrote {summary['renders']} profiled faces of {summary['sources']} photos to {args.out}{note}; "
+          f"read them with --format synthetic")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="mnn-data", description="Data-set tools for MNN.", formatter_class=fmt)
@@ -130,6 +146,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="teacher crop: each side of the landmark box widened by this fraction of its size")
     t.add_argument("--force", action="store_true", help="overwrite an existing --out")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from mnn_edge.data.profile.dataset import DEPTH_SCALE, REREAD_BOUND_DEG
+
+    f = sub.add_parser(
+        "profile", formatter_class=fmt,
+        help="re-render real faces at large yaw/pitch with exact labels (training data)",
+        description="Face profiling (300W-LP's method): each face of --data is meshed in 3D by MediaPipe's Face "
+                    "Landmarker, turned to --per-face drawn poses (|yaw| 20..--max-yaw, pitch within --max-pitch, "
+                    "roll kept) and re-rendered with its own texture; the 68 landmarks move as projected 3D points "
+                    "and the pose label is the source's label composed with the exact rotation applied. A render "
+                    "is dropped (and counted) when a landmark leaves the picture or the FSA-Net teacher re-reads it "
+                    f"more than {REREAD_BOUND_DEG:g} degrees off. Written as NAME.jpg + NAME.mat (--format "
+                    "synthetic) into OUT.partial, renamed to OUT when complete; a stopped run resumes. Needs the "
+                    "optional MediaPipe extra (pip install --no-deps 'mediapipe==1.2.3' absl-py flatbuffers).")
+    f.add_argument("--data", type=Path, required=True, help="dataset folder of real faces with 68 landmarks")
+    f.add_argument("--format", choices=FORMATS, default="keypoints-csv", help="reader of --data")
+    f.add_argument("--subset", choices=("train", "heldout"), default=None,
+                   help="one side of the person-disjoint split (keypoints-csv)")
+    f.add_argument("--pose-labels", type=Path, default=None,
+                   help="source poses from mnn-data pseudo-label (real frames have none of their own)")
+    f.add_argument("--out", type=Path, required=True, help="output folder (must not exist unless --force)")
+    f.add_argument("--mesh", type=Path, required=True,
+                   help="folder with MediaPipe's face_landmarker.task and canonical_face_model.obj")
+    f.add_argument("--teacher", type=Path, required=True, help="FSA-Net teacher folder that re-reads every render")
+    f.add_argument("--per-face", type=int, default=2, help="renders per source face")
+    f.add_argument("--seed", type=int, default=0, help="draws of face i use rng([seed, i])")
+    f.add_argument("--max-yaw", type=float, default=75.0, help="largest |yaw| of a render, degrees")
+    f.add_argument("--max-pitch", type=float, default=40.0, help="largest |pitch| of a render, degrees")
+    f.add_argument("--depth-scale", type=float, default=DEPTH_SCALE,
+                   help="multiplies the mesh's depth (MediaPipe's is too flat; calibrated in docs/DATA_PROFILE.md)")
+    f.add_argument("--limit", type=int, default=None, help="profile only the first N usable faces")
+    f.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    f.add_argument("--force", action="store_true", help="replace an existing --out when the new one is complete")
+    f.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -144,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cofw(args)
     if args.command == "pseudo-label":
         return _pseudo_label(args)
+    if args.command == "profile":
+        return _profile(args)
     raise MnnEdgeError(f"unknown command {args.command}")
 
 
