@@ -70,9 +70,10 @@ def _pseudo_label(args: argparse.Namespace) -> int:
     from mnn_edge.data.pseudo_label import pseudo_label
 
     with claim_outputs((args.out, "teacher labels")):  # two labellers would interleave one partial file
-        made, resumed = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
-                                     force=args.force, progress=not args.no_progress)
+        made, resumed, unread = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
+                                             force=args.force, progress=not args.no_progress)
     note = f" ({resumed} kept from a stopped run)" if resumed else ""
+    note += f"; no face found in {unread} (no label for them)" if unread else ""
     print(f"wrote {args.out}: teacher pose labels for {made + resumed} faces{note}; train or evaluate with "
           f"--pose-labels {args.out}")
     return 0
@@ -133,12 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "pseudo-label", formatter_class=fmt, help="label head pose on real faces with a teacher model (training only)",
-        description="Run a pose teacher (the FSA-Net ONNX models in --teacher) on every face of --data and write "
-                    "its yaw/pitch/roll as a JSON Lines labels file with its provenance (teacher files' SHA-256, "
-                    "crop). Faces are cropped from their 68 landmarks. A stopped run resumes from OUT.partial; "
+        description="Run a pose teacher (the FSA-Net ONNX models in --teacher, MediaPipe's Face Landmarker, or "
+                    "both combined) on every face of --data and write its yaw/pitch/roll as a JSON Lines labels "
+                    "file with its provenance (teacher files' SHA-256, crop, rule). FSA-Net crops each face from "
+                    "its 68 landmarks; the Face Landmarker reads the mesh nearest them (faces it cannot find get "
+                    "no label, counted). A stopped run resumes from OUT.partial; "
                     "the labels reach OUT only when every face is done. mnn-train and mnn-eval read them with "
                     "--pose-labels; they are marked as teacher labels, never as true ones.")
-    t.add_argument("--teacher", type=Path, required=True, help="folder of teacher ONNX models")
+    t.add_argument("--teacher", type=Path, required=True, action="append",
+                   help="teacher folder: FSA-Net ONNX models, or MediaPipe's face_landmarker.task; give both "
+                        "(FSA-Net first or second) to combine them by the rule in docs/DATA_PROFILE.md")
     t.add_argument("--data", type=Path, required=True, help="dataset folder (faces with landmarks)")
     t.add_argument("--format", choices=FORMATS, default="keypoints-csv", help="reader of --data")
     t.add_argument("--out", type=Path, required=True, help="labels file to write (.jsonl)")

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from mnn_edge.data.pose_labels import label_key, make_header, partial_path, read_partial
 from mnn_edge.data.readers import load_image_rgb, read_dataset
-from mnn_edge.data.teacher import load_teacher
+from mnn_edge.data.teachers import open_teachers
 from mnn_edge.errors import MnnEdgeError
 
 FLUSH_EVERY = 32  # faces between flushes of the partial file: a kill loses at most this many
@@ -25,12 +25,20 @@ def _label_line(key: str, angles) -> str:
     return json.dumps({"image": key, "angles": [round(float(a), 4) for a in angles]}) + "\n"
 
 
-def pseudo_label(teacher_dir: Path, data: Path, fmt: str, out: Path, margin: float | None = None,
-                 force: bool = False, progress: bool = True) -> tuple[int, int]:
-    """Label every face of ``data``; returns (faces labelled in this run, faces resumed)."""
+def pseudo_label(teacher_dirs: list[Path], data: Path, fmt: str, out: Path, margin: float | None = None,
+                 force: bool = False, progress: bool = True) -> tuple[int, int, int]:
+    """Label every face of ``data`` with one teacher or two combined (:mod:`mnn_edge.data.teachers`);
+    returns (faces labelled in this run, faces resumed, faces no teacher could read)."""
     if out.exists() and not force:
         raise MnnEdgeError(f"{out} already exists; pass --force to label again")
-    teacher = load_teacher(teacher_dir) if margin is None else load_teacher(teacher_dir, margin=margin)
+    teacher = open_teachers(list(teacher_dirs), margin)
+    try:
+        return _label_all(teacher, data, fmt, out, progress)
+    finally:
+        teacher.close()
+
+
+def _label_all(teacher, data: Path, fmt: str, out: Path, progress: bool) -> tuple[int, int, int]:
     samples = read_dataset(data, fmt, progress=progress)
     if any(s.landmarks is None for s in samples):
         raise MnnEdgeError(f"{fmt} faces under {data} have no landmarks: the teacher crops from the 68 landmarks")
@@ -51,18 +59,23 @@ def pseudo_label(teacher_dir: Path, data: Path, fmt: str, out: Path, margin: flo
                 if key in done:
                     f.write(_label_line(key, done[key]))
             f.flush()
-            made = 0
+            made = unread = 0
             todo = [(k, s) for k, s in zip(keys, samples) if k not in done]
             for key, s in tqdm(todo, desc="pseudo-label", unit="face", disable=not progress):
                 angles = teacher.predict(load_image_rgb(s.image_path), s.landmarks)
+                if angles is None:  # the Face Landmarker alone found no face: no label, counted
+                    unread += 1
+                    continue
                 f.write(_label_line(key, angles))
                 made += 1
                 if made % FLUSH_EVERY == 0:
                     f.flush()
-            f.write(json.dumps({"complete": True, "n": len(keys)}) + "\n")
+            if made + len(done) == 0:
+                raise MnnEdgeError(f"the teacher read none of the {len(keys)} faces under {data}; nothing written")
+            f.write(json.dumps({"complete": True, "n": made + sum(k in done for k in keys)}) + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
         raise MnnEdgeError(f"cannot write {part}: {e.strerror}") from e
     os.replace(part, out)
-    return made, resumed
+    return made, resumed, unread

@@ -54,6 +54,9 @@ class Teacher:
                                  "resized to 64x64 BGR, (x - 127.5) / 128",
                          "margin": self.margin, "size": TEACHER_SIZE}}
 
+    def close(self) -> None:
+        """Nothing to release (its ONNX Runtime sessions go with it); the teachers share one interface."""
+
     def predict(self, image_rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(yaw, pitch, roll) in degrees for the face whose landmarks are given."""
         x = teacher_input(image_rgb, landmarks, self.margin)
