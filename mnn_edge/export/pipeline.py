@@ -32,7 +32,7 @@ from mnn_edge.fileio import atomic_path, claim_output, make_folder, refuse_exist
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
 from mnn_edge.quantize.pipeline import QuantizeConfig, planned_outputs
-from mnn_edge.runtime.compare import compare_outputs, format_parity
+from mnn_edge.runtime.compare import float64_parity
 from mnn_edge.runtime.inputs import random_input
 
 PARITY_BATCHES = (1, 4)
@@ -73,22 +73,28 @@ def load_source(cfg: ExportConfig) -> Checkpoint:
 
 def check_parity(ckpt: Checkpoint, kind: ModelKind, path: Path, keep_heatmaps: bool,
                  name: str | None = None) -> list[str]:
-    """Run the ONNX file and PyTorch on the same random batches; raise if any output drifts.
+    """Run the ONNX file and PyTorch (float32 and float64) on the same random batches; raise if any
+    output strays from float64 further than float32 arithmetic allows (``runtime.compare.float64_parity``).
 
     ``name``: what the lines call the file (the final name while ``path`` is still a temporary)."""
+    import copy
+
     from mnn_edge.runtime.onnxruntime_backend import OnnxRuntimeRunner
 
     module = deploy_module(ckpt.model, kind, keep_heatmaps)
+    module64 = copy.deepcopy(module).double()
     lines = []
     with OnnxRuntimeRunner(path) as runner:
         for batch in PARITY_BATCHES:
             x = random_input(batch, seed=batch)
             with torch.inference_mode():
-                ref = dict(zip(module.output_names, (t.numpy() for t in module(torch.from_numpy(x)))))
+                ref32 = dict(zip(module.output_names, (t.numpy() for t in module(torch.from_numpy(x)))))
+                ref64 = dict(zip(module.output_names,
+                                 (t.numpy() for t in module64(torch.from_numpy(x).double()))))
             label = f"{name or path.name} batch {batch}"
-            diff = compare_outputs(ref, runner.infer(x), label)
-            lines.append(format_parity(label, diff))
-            if diff.parity_failures():
+            parity = float64_parity(ref32, ref64, runner.infer(x), label)
+            lines.append(parity.line(label))
+            if parity.failures():
                 path.unlink(missing_ok=True)
                 raise MnnEdgeError(f"{lines[-1]} — the exported file was removed")
     return lines
