@@ -39,24 +39,29 @@ def test_measure_then_report_reproduces_accuracy(random_export, heldout, tmp_pat
     assert (tmp_path / "rep" / "tradeoff.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_from_random_calls_the_library_not_the_command_lines(tmp_path, monkeypatch) -> None:
-    """mnn-report --from-random exports and renders in this process (issue 13: library code never
-    launches the project's own commands), and the report it writes names every FP32 artifact."""
+def test_from_random_calls_the_library_and_times_in_a_fresh_process(tmp_path, monkeypatch) -> None:
+    """mnn-report --from-random exports and renders in this process through the library; the one
+    child process is the timing (mnn-bench alone, so the export's and evaluation's thread pools do
+    not share the cores with the timed sessions); the report names every FP32 artifact."""
     import subprocess
     import sys
 
     from mnn_edge.report.cli import main as report_main
 
     real_run = subprocess.run
+    children = []
 
-    def no_python_children(cmd, *args, **kwargs):
-        assert not (isinstance(cmd, list) and cmd and cmd[0] == sys.executable), cmd
+    def only_the_timing_child(cmd, *args, **kwargs):
+        if isinstance(cmd, list) and cmd and cmd[0] == sys.executable:
+            assert cmd[1:3] == ["-m", "mnn_edge.bench.cli"], cmd
+            children.append(cmd)
         return real_run(cmd, *args, **kwargs)
 
-    monkeypatch.setattr(subprocess, "run", no_python_children)
+    monkeypatch.setattr(subprocess, "run", only_the_timing_child)
     out = tmp_path / "report"
     assert report_main(["--from-random", "--work", str(tmp_path / "work"), "--n-eval", "2", "--no-quantize",
                         "--runs", "2", "--warmup", "1", "--out", str(out), "--no-progress"]) == 0
+    assert len(children) == 1 and "--runs" in children[0] and children[0][children[0].index("--runs") + 1] == "2"
     assert sorted(p.name for p in (tmp_path / "work" / "export").glob("*.onnx")) == ["mnn.onnx", "pose.onnx"]
     assert len(list((tmp_path / "work" / "heldout").glob("synth_*.mat"))) == 2
     report = (out / "REPORT.md").read_text()

@@ -11,7 +11,9 @@ and the quantization table are the same measurement. The result is one JSON file
 
 Export and synthesis call the same library functions as ``mnn-export`` and ``mnn-data synth``
 (:func:`mnn_edge.export.pipeline.run_export`, :func:`mnn_edge.data.synth.write_synthetic`), in this
-process: the same checks and progress bars, no command line assembled as a string.
+process: the same checks and progress bars. Latency is timed by ``mnn-bench`` in a process of its
+own (:mod:`mnn_edge.bench.fresh`): in this one, the export's and evaluation's thread pools would
+share the cores with the timed sessions.
 """
 
 from __future__ import annotations
@@ -94,8 +96,7 @@ def artifacts_in(folder: Path) -> list[Path]:
 
 def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: str) -> dict:
     """Accuracy on the held-out faces, then latency of all artifacts interleaved; the results document."""
-    from mnn_edge.artifact import ModelKind
-    from mnn_edge.bench.cli import BenchConfig, run_bench
+    from mnn_edge.bench.fresh import bench_in_fresh_process
     from mnn_edge.data.readers import read_dataset
 
     if cfg.eval_source is not None:
@@ -105,10 +106,7 @@ def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: 
         samples = read_dataset(heldout, "synthetic", limit=cfg.n_eval)
         data = {"root": str(heldout), "format": "synthetic", "n": len(samples), "seed": cfg.eval_seed}
     accuracy = evaluate_set(artifacts, samples, data, progress=cfg.progress)
-    bcfg = BenchConfig(artifacts=tuple(artifacts), batches=cfg.batches, timing=cfg.timing, baseline=None,
-                       breakdown_frames=None, threads=cfg.threads, device="cpu", torch_kind=ModelKind.FULL,
-                       json_out=None, progress=cfg.progress)
-    bench = run_bench(bcfg, tool="mnn-report pipeline")
+    bench = bench_in_fresh_process(artifacts, cfg.batches, cfg.timing, cfg.threads, progress=cfg.progress)
     return results_document(bench, accuracy, command, cfg.checkpoint)
 
 
