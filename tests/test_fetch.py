@@ -146,3 +146,25 @@ def test_real_table_is_complete():
         assert source.licence and source.origin and source.dest.startswith(("data/", "models/"))
         assert source.files or source.tree
         assert fetch.can_download(source) or source.manual  # every entry says how to get it
+
+
+def test_ci_runs_the_readme_test_command_and_it_fetches_before_testing():
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    ci = (repo / ".ci/run").read_text().splitlines()
+    command = next(line for line in ci if "pytest" in line)
+    assert f"```bash\n{command}\n```" in readme
+    assert command.index("mnn-data fetch all --from ../shared") < command.index("pytest")
+
+
+def test_a_missing_fetch_destination_says_what_to_run(tmp_path, monkeypatch):
+    from mnn_edge.data.readers import DataSource
+    from mnn_edge.data.teacher import load_teacher
+    from mnn_edge.errors import MnnEdgeError
+
+    monkeypatch.chdir(tmp_path)  # a fresh clone: nothing fetched
+    with pytest.raises(MnnEdgeError, match="get it with: mnn-data fetch ytf-keypoints"):
+        DataSource(Path("data/real/ytf_keypoints/train"), "keypoints-csv").read()
+    with pytest.raises(MnnEdgeError, match="get it with: mnn-data fetch fsanet"):
+        load_teacher("models/teachers/fsanet")
+    assert fetch.fetch_hint("elsewhere/train") == ""

@@ -194,7 +194,7 @@ def presence(source: Source, dest: Path) -> str:
 
 
 def source_folder(source: Source, from_dir: Path) -> Path:
-    """``--from`` names either the entry's own folder or a mirror root laid out like ``../shared``
+    """``--from`` names either the entry's own folder or a mirror root laid out like the development mirror
     (``data/...``, ``models/...``), so ``fetch all --from MIRROR`` and ``fetch NAME --from FOLDER`` both work."""
     nested = from_dir / source.mirror
     folder = nested if nested.is_dir() else from_dir
@@ -267,6 +267,17 @@ def _fill(source: Source, dest: Path, from_dir: Path | None, force: bool) -> str
         except MnnEdgeError as e:
             raise MnnEdgeError(f"{e}; nothing was written to {dest}") from None
     return f"{source.name}: {source.size / 1e6:.1f} MB into {dest} (sha256 checked)"
+
+
+def fetch_hint(path: str | Path) -> str:
+    """``; get it with: mnn-data fetch NAME`` when a missing ``path`` is (inside) a fetch destination, so the
+    "does not exist" of a README command on a fresh clone says what to run; else ""."""
+    parts = Path(path).parts
+    for s in SOURCES.values():
+        dest = Path(s.dest).parts
+        if len(parts) >= len(dest) and any(parts[i:i + len(dest)] == dest for i in range(len(parts) - len(dest) + 1)):
+            return f"; get it with: mnn-data fetch {s.name} (docs/DATA.md)"
+    return ""
 
 
 def listing(root: Path) -> str:
