@@ -243,8 +243,17 @@ def fetch(source: Source, root: Path, from_dir: Path | None, force: bool) -> str
     dest = root / source.dest
     if presence(source, dest) != "yes" and from_dir is None and not can_download(source):
         raise ByHand(f"{source.name}: {source.manual}")  # before anything is created
-    with claim_output(dest, f"{source.name} folder"):  # two fetches of one entry would race on the rename
-        return _fill(source, dest, from_dir, force)
+    new_parents = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # deepest first
+    try:
+        with claim_output(dest, f"{source.name} folder"):  # two fetches of one entry would race on the rename
+            return _fill(source, dest, from_dir, force)
+    except BaseException:
+        for p in new_parents:  # a failed fetch leaves no empty data/real/ behind either
+            try:
+                p.rmdir()
+            except OSError:  # not empty (another entry landed there) or not ours to remove
+                break
+        raise
 
 
 def _fill(source: Source, dest: Path, from_dir: Path | None, force: bool) -> str:
