@@ -2,7 +2,7 @@
 
     python bench/eval_real.py --artifact mnn_edge/assets/mnn_starter.pt --json runs/eval/starter.json
 
-Sets (all from ../shared; nothing here was trained on):
+Sets (fetched with ``mnn-data fetch``, see docs/DATA.md; nothing here was trained on):
 - AFLW2000-3D samples: 4 real faces with **true** pose labels (and 68 fitted landmarks);
 - YTF held-out people: 540 real frames of 54 people never trained on (person-disjoint split),
   their annotated 68 landmarks, and pose **vs the FSA-Net teacher's labels** (agreement with the
@@ -32,20 +32,19 @@ from mnn_edge.fileio import write_text_atomic
 from mnn_edge.runtime import open_runner
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-YTF = SHARED / "data/real/ytf_keypoints/train"
+YTF = ROOT / "data/real/ytf_keypoints/train"
 FRONTAL_DEG = 10.0
 
 
 def sets(labels: Path, synth_val: Path) -> dict[str, list]:
     """name -> samples, in the order the card lists them."""
-    aflw = aflw2000_protocol(DataSource(SHARED / "data/samples/aflw2000", "aflw2000").read())
+    aflw = aflw2000_protocol(DataSource(ROOT / "data/samples/aflw2000", "aflw2000").read())
     held = DataSource(YTF, "keypoints-csv", subset="heldout", pose_labels=labels).read()
     frontal = [s for s in held if all(abs(a) <= FRONTAL_DEG for a in ground_truth_angles(s))]
     return {"AFLW2000-3D samples (true pose)": aflw,
             "YTF held-out people (pose vs teacher)": held,
             f"YTF held-out, frontal (teacher within +-{FRONTAL_DEG:g} deg)": frontal,
-            "300W samples (landmarks)": DataSource(SHARED / "data/samples/300w_pts", "300w").read(),
+            "300W samples (landmarks)": DataSource(ROOT / "data/samples/300w_pts", "300w").read(),
             "synthetic held-out (seed 2000)": DataSource(synth_val, "synthetic").read()}
 
 

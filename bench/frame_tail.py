@@ -3,7 +3,7 @@
     python bench/frame_tail.py --engine bench/results/quantization/export/pose.int8.onnx
 
 Makes ``bench/results/ytf_pan.avi`` (once): 300 frames of 640x480, one person's real YTF frames
-(``../shared/data/real/ytf_keypoints``) sliding across a grey canvas, the images changing every 10
+(``data/real/ytf_keypoints``) sliding across a grey canvas, the images changing every 10
 frames. Runs ``mnn-run`` on it twice, as a user would -- default (detector on a worker thread) and
 ``--inline-detect`` -- and prints the whole-frame p50, p90, p99 and p99/p50 of each. Issue 16's
 target: p99 <= 2 x p50 with the default. Run it on an idle machine; the numbers go into
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAMES_DIR = ROOT.parent / "shared/data/real/ytf_keypoints/train"
+FRAMES_DIR = ROOT / "data/real/ytf_keypoints/train"
 
 
 def make_video(out: Path, person: str, frames: int = 300, size: tuple[int, int] = (640, 480)) -> Path:

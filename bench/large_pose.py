@@ -26,7 +26,6 @@ from mnn_edge.fileio import write_text_atomic
 from mnn_edge.runtime import open_runner
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 FRONTAL_DEG = 10.0
 
 
@@ -49,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="mnn-data profile --subset heldout output (read as --format synthetic)")
     p.add_argument("--labels", type=Path, default=ROOT / "runs/data/ytf_teacher.jsonl",
                    help="teacher labels of the YTF frames (mnn-data pseudo-label)")
-    p.add_argument("--ytf", type=Path, default=SHARED / "data/real/ytf_keypoints/train", help="YTF keypoint frames")
-    p.add_argument("--aflw", type=Path, default=SHARED / "data/samples/aflw2000", help="AFLW2000-3D samples")
+    p.add_argument("--ytf", type=Path, default=ROOT / "data/real/ytf_keypoints/train", help="YTF keypoint frames")
+    p.add_argument("--aflw", type=Path, default=ROOT / "data/samples/aflw2000", help="AFLW2000-3D samples")
     p.add_argument("--json", type=Path, help="write every number here")
     args = p.parse_args(argv)
     profiled = DataSource(args.profiled, "synthetic").read()

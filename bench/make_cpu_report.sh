@@ -2,7 +2,7 @@
 # The committed CPU report in one command, from a checkpoint (default: the shipped starter model):
 #   1. bench/quantization.py: export + quantize (FP16, INT8 CPU and TensorRT flavours; INT8
 #      calibrated on 128 real YTF frames of the training people), accuracy on real faces -- the
-#      540 frames of the held-out people of ../shared/data/real/ytf_keypoints (their annotated
+#      540 frames of the held-out people of data/real/ytf_keypoints (their annotated
 #      landmarks; pose vs the FSA-Net teacher's labels, made here if missing) -- and latency of
 #      all eight artifacts interleaved; its table and targets go into bench/README.md,
 #   2. mnn-bench --breakdown: end-to-end stages on real frames (the first 32 YTF JPEG files),
@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 CKPT=${1:-mnn_edge/assets/mnn_starter.pt}
 shift || true
 WORK=bench/results/quantization
-REAL=../shared/data/real/ytf_keypoints/train
+REAL=data/real/ytf_keypoints/train
 LABELS=runs/data/ytf_teacher.jsonl
-[ -f "$LABELS" ] || mnn-data pseudo-label --teacher ../shared/models/fsanet --data "$REAL" --out "$LABELS" --no-progress
+[ -f "$LABELS" ] || mnn-data pseudo-label --teacher models/teachers/fsanet --data "$REAL" --out "$LABELS" --no-progress
 python bench/quantization.py --checkpoint "$CKPT" --work "$WORK" --batch 1,4 --update-readme \
   --eval-data "$REAL" --eval-format keypoints-csv --eval-subset heldout --eval-pose-labels "$LABELS" \
   --calib-data "$REAL" --calib-format keypoints-csv --calib-subset train --calib-limit 128 "$@"

@@ -24,10 +24,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-SHARED = Path("../shared")
-CALIB = SHARED / "data/real/ytf_keypoints/train"
-AFLW = SHARED / "data/samples/aflw2000"
-IMAGES = SHARED / "data/samples/300w_pts"
+# inputs in their mnn-data fetch places (docs/DATA.md), relative to the repository root it runs in
+CALIB = Path("data/real/ytf_keypoints/train")
+AFLW = Path("data/samples/aflw2000")
+IMAGES = Path("data/samples/300w_pts")
 
 # Keys whose values depend on the clock or the machine, not on the code's arithmetic.
 VOLATILE = ("ms", "fps", "p50", "p90", "p99", "mean", "min", "max", "std", "elapsed", "seconds", "time",

@@ -27,7 +27,7 @@ from mnn_edge.run.track_eval import SETTINGS, detector_calibration, evaluate_cli
 from mnn_edge.run.track_videos import CLIPS, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-YTF = ROOT.parent / "shared/data/real/ytf_keypoints/train"
+YTF = ROOT / "data/real/ytf_keypoints/train"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Atomic writes: a file appears complete under its final name or not at all.
 
-Temporaries are ``.NAME.<pid>.<random>.part`` beside the target; the next write of the same target
-removes those whose process is gone (a SIGKILLed run). Long runs claim their outputs first
-(:func:`claim_output`), so a second writer is refused rather than interleaved.
+Temporaries (files, or folders for :func:`atomic_folder`) are ``.NAME.<pid>.<random>.part`` beside
+the target; the next write of the same target removes those whose process is gone (a SIGKILLed run).
+Long runs claim their outputs first (:func:`claim_output`), so a second writer is refused rather
+than interleaved.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -53,6 +55,33 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; only when the block succeeds does it become
+    ``target`` (an old ``target`` is moved aside first and removed after), so a reader never sees a
+    half-filled folder under the final name. On failure the temporary folder is removed."""
+    target = Path(target)
+    make_folder(target.parent)
+    try:
+        remove_stale_parts(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent))
+    except OSError as e:
+        raise MnnEdgeError(f"cannot write to {target.parent}: {e.strerror}") from e
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give it a plain mkdir's mode
+    old = None
+    try:
+        yield tmp
+        if target.exists():
+            # a .part name of this process: if we are killed between the renames, the next write cleans it
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent))
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -108,7 +137,10 @@ def remove_stale_parts(target: Path) -> None:
         for part in target.parent.glob(f"{glob.escape(prefix)}*.part"):
             pid = part.name[len(prefix):].split(".", 1)[0]
             if pid.isdigit() and not _process_alive(int(pid)):
-                part.unlink(missing_ok=True)
+                if part.is_dir() and not part.is_symlink():  # a folder of atomic_folder
+                    shutil.rmtree(part, ignore_errors=True)
+                else:
+                    part.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:

@@ -11,8 +11,8 @@ The six pose parameters of the network heads are (yaw, pitch, roll, tx, ty, tz):
 pixels, and ``tz`` = s, the weak-perspective scale in crop pixels per mean-face unit (it grows as
 the head comes closer to the camera). Pixel coordinates put pixel centres on integers (OpenCV).
 
-This convention was checked against AFLW2000-3D ground truth (``../shared/data/README.md``): the
-fitted mean face lands within ~0.05 of the box size; a flipped sign roughly doubles the error on
+This convention was checked against AFLW2000-3D ground truth (``mnn-data fetch aflw2000-samples``):
+the fitted mean face lands within ~0.05 of the box size; a flipped sign roughly doubles the error on
 turned faces, so tests pin it on the real samples.
 """
 

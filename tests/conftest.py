@@ -20,6 +20,14 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_mirror() -> Path:
+    """``../shared`` itself, laid out as ``mnn-data fetch all --from`` reads a mirror; skip when absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
 def random_export(tmp_path_factory) -> Path:
     """A folder with pose.onnx and mnn.onnx exported from deterministic random weights (read-only use)."""
     from mnn_edge.export.cli import main

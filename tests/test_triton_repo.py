@@ -88,3 +88,30 @@ def test_bad_requests_are_one_line(random_export, tmp_path):
     (tmp_path / "x.pt").write_bytes(b"")
     with pytest.raises(MnnEdgeError, match="serves .onnx and .plan"):
         write_triton_model(tmp_path / "x.pt", repo)
+
+
+def test_triton_only_serves_an_earlier_export_without_exporting(random_export, tmp_path, capsys):
+    import shutil
+
+    from mnn_edge.export.cli import main as export_main
+
+    out, repo = tmp_path / "export", tmp_path / "repo"
+    out.mkdir()
+    for name in ("pose.onnx", "mnn.onnx"):
+        shutil.copyfile(random_export / name, out / name)
+    before = sorted(p.name for p in out.iterdir())
+    assert run_cli(export_main, ["--out", str(out), "--triton-repo", str(repo), "--triton-only"]) == 0
+    assert sorted(p.name for p in repo.iterdir()) == ["mnn", "pose"]
+    assert (repo / "pose" / "1" / "model.onnx").read_bytes() == (out / "pose.onnx").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing exported or rewritten
+    capsys.readouterr()
+    for argv, words in ((["--triton-repo", str(repo)], "already exist"),
+                        (["--triton-repo", str(tmp_path / "r2"), "--fp16"], "--fp16 would be ignored"),
+                        ([], "pass --triton-repo")):
+        assert run_cli(export_main, ["--out", str(out), "--triton-only", *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and words in err
+    assert run_cli(export_main, ["--out", str(out), "--triton-repo", str(repo), "--triton-only", "--force"]) == 0
+    (tmp_path / "empty").mkdir()
+    assert run_cli(export_main, ["--out", str(tmp_path / "empty"), "--triton-repo", str(repo), "--triton-only"]) == 1
+    assert "holds no exported ONNX artifact" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """``mnn-data``: data-set tools. Subcommands: ``synth`` (render synthetic faces with exact labels),
 ``preview`` (a PNG contact sheet of synthetic faces), ``cofw`` (unpack COFW's official .mat),
-``pseudo-label`` (teacher pose labels for real faces), ``profile`` (real faces re-rendered at large poses)."""
+``pseudo-label`` (teacher pose labels for real faces), ``profile`` (real faces re-rendered at large poses),
+``fetch`` (the external data and teacher models, hash-checked, into their repository places)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,33 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    from mnn_edge.data import fetch
+
+    if args.list:
+        if args.names or args.from_dir:
+            raise MnnEdgeError("--list takes no NAME and no --from")
+        print(fetch.listing(args.root))
+        return 0
+    if not args.names:
+        raise MnnEdgeError(f"name what to fetch: {', '.join(fetch.SOURCES)} or all (--list describes them)")
+    names = list(fetch.SOURCES) if "all" in args.names else list(dict.fromkeys(args.names))
+    unknown = [n for n in names if n not in fetch.SOURCES]
+    if unknown:
+        raise MnnEdgeError(f"unknown source {', '.join(unknown)}; choose from {', '.join(fetch.SOURCES)} or all")
+    by_hand = []
+    for name in names:
+        source = fetch.SOURCES[name]
+        try:
+            print(fetch.fetch(source, args.root, args.from_dir, args.force))
+        except fetch.ByHand as e:  # say how, then go on with the others
+            print(e)
+            by_hand.append(name)
+    if by_hand:
+        raise MnnEdgeError(f"{', '.join(by_hand)} must be fetched by hand (how: above), then with --from DIR")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="mnn-data", description="Data-set tools for MNN.", formatter_class=fmt)
@@ -184,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
     f.add_argument("--force", action="store_true", help="replace an existing --out when the new one is complete")
     f.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = sub.add_parser(
+        "fetch", formatter_class=fmt, help="get the external data and teacher models into their repository places",
+        description="Copy (--from DIR) or download an external input the pipeline names into its git-ignored "
+                    "repository-relative folder (data/..., models/...), checking every file's SHA-256 in a "
+                    "temporary folder that is renamed into place only when all match. Sources whose licence or "
+                    "missing address rules out a download say how to get them by hand. See docs/DATA.md.")
+    g.add_argument("names", nargs="*", metavar="NAME", help="what to fetch (see --list), or all")
+    g.add_argument("--from", dest="from_dir", type=Path, default=None, metavar="DIR",
+                   help="copy from this folder instead of downloading: the entry's own folder, or a mirror "
+                        "laid out like the development mirror (data/real/..., models/fsanet, ...)")
+    g.add_argument("--list", action="store_true", help="list every source: size, destination, present, licence")
+    g.add_argument("--root", type=Path, default=Path("."), help="repository root the destinations are under")
+    g.add_argument("--force", action="store_true", help="replace a destination that holds other files")
     return parser
 
 
@@ -200,8 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         return _pseudo_label(args)
     if args.command == "profile":
         return _profile(args)
+    if args.command == "fetch":
+        return _fetch(args)
     raise MnnEdgeError(f"unknown command {args.command}")
 
 
 def entry() -> int:
     return run_cli(main)
+
+
+if __name__ == "__main__":
+    raise SystemExit(entry())

@@ -175,7 +175,9 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
     """
     root = Path(root)
     if not root.exists():
-        raise MnnEdgeError(f"dataset folder {root} does not exist")
+        from mnn_edge.data.fetch import fetch_hint
+
+        raise MnnEdgeError(f"dataset folder {root} does not exist{fetch_hint(root)}")
     if limit is not None and limit < 1:
         raise MnnEdgeError(f"limit must be at least 1, got {limit}")
     reader = _reader(fmt)

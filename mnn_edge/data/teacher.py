@@ -2,7 +2,7 @@
 
 Training-time only: nothing in export, ``mnn-run`` or the runtimes imports this module.
 
-What the models expect (``../shared/models/fsanet/README.md``, checked by :func:`load_teacher`):
+What the models expect (``docs/DATA.md``, checked by :func:`load_teacher`):
 input ``[1, 3, 64, 64]`` float32, the face crop resized to 64x64 in OpenCV's BGR order,
 ``(pixel - 127.5) / 128``; output ``[1, 3]`` yaw, pitch, roll in degrees in the AFLW2000-3D
 convention (the toolkit's, no sign flips). The author's demo averages the models; so do we.
@@ -28,7 +28,7 @@ TEACHER_SIZE = 64
 # is clipped to the image (FSA-Net's demo crops a detector box with a margin the same way).
 TEACHER_MARGIN = 0.4
 EXPECTED = ("a folder of FSA-Net ONNX models (*.onnx, input float32 [1, 3, 64, 64] BGR, "
-            "output [1, 3] yaw/pitch/roll in degrees), e.g. ../shared/models/fsanet")
+            "output [1, 3] yaw/pitch/roll in degrees), e.g. models/teachers/fsanet")
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ def load_teacher(folder: str | Path, margin: float = TEACHER_MARGIN, threads: in
         raise MnnEdgeError(f"--teacher {folder} is a file: give the folder that holds the teacher's .onnx files "
                            f"({EXPECTED})")
     if not folder.is_dir():
-        raise MnnEdgeError(f"teacher folder {folder} does not exist; expected {EXPECTED}")
+        from mnn_edge.data.fetch import fetch_hint
+
+        raise MnnEdgeError(f"teacher folder {folder} does not exist; expected {EXPECTED}{fetch_hint(folder)}")
     paths = sorted(folder.glob("*.onnx"))
     if not paths:
         raise MnnEdgeError(f"no .onnx file in teacher folder {folder}; expected {EXPECTED}")

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--engines-dir", type=Path, default=None,
                    help="where the plans and timing cache go (default: the recipe's out_dir, else engines/)")
     add_triton_arguments(p)
+    p.add_argument("--triton-only", action="store_true",
+                   help="with --triton-repo: write the repository from the ONNX artifacts already in --out "
+                        "(an earlier export) and export nothing")
     return p
 
 
@@ -129,7 +132,26 @@ def quantize_config_from_args(args: argparse.Namespace) -> QuantizeConfig | None
     return qcfg
 
 
+def triton_only_config(args: argparse.Namespace) -> ExportConfig:
+    """--triton-only takes the folder and serving options only: an export flag beside it would be ignored."""
+    if args.triton_repo is None:
+        raise MnnEdgeError("--triton-only writes --triton-repo DIR from the files in --out; pass --triton-repo")
+    export_flags = {"--checkpoint": args.checkpoint, "--random-init": args.random_init, "--int8": args.int8,
+                    "--fp16": args.fp16, "--onnx": args.onnx, "--engine": args.engine,
+                    "--calib": args.calib, "--calib-synthetic": args.calib_synthetic, "--ranges": args.ranges}
+    given = [flag for flag, value in export_flags.items() if value]
+    if given:
+        raise MnnEdgeError(f"--triton-only exports nothing, so {', '.join(given)} would be ignored; drop "
+                           f"{'it' if len(given) == 1 else 'them'} or --triton-only")
+    check_distinct([], [(args.out, "--out"), (args.triton_repo, "--triton-repo")], output_folders_named=True)
+    return ExportConfig(checkpoint=None, random_init=False, out=args.out, num_landmarks=None, keep_heatmaps=False,
+                        force=args.force, triton_repo=args.triton_repo, triton_only=True,
+                        serving=serving_config_from_args(args) or ServingConfig())
+
+
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
+    if args.triton_only:
+        return triton_only_config(args)
     if args.landmarks is not None:
         check_num_landmarks(args.landmarks)
     quantize = quantize_config_from_args(args)

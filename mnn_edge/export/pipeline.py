@@ -57,6 +57,7 @@ class ExportConfig:
     allow_drift: bool = False  # keep a quantized artifact beyond compare.DRIFT_LIMIT (with a warning)
     triton_repo: Path | None = None  # also add every written ONNX artifact to this Triton model repository
     serving: ServingConfig = ServingConfig()
+    triton_only: bool = False  # --triton-only: no export; the repository from the ONNX files already in out
 
 
 def load_source(cfg: ExportConfig) -> Checkpoint:
@@ -167,6 +168,8 @@ def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
 def run_export(cfg: ExportConfig) -> int:
     """:func:`export` holding the output folder: a second export into it is refused, not left to
     replace files the first is still writing (both used to print "wrote")."""
+    if cfg.triton_only:
+        return triton_from_existing(cfg)
     with claim_output(cfg.out, "export folder"):
         # Refusals come before the slow part, a bad checkpoint before anything is created, an
         # --out that is a file before the export: each in one line.
@@ -208,6 +211,21 @@ def triton_candidates(cfg: ExportConfig, stems: list[str]) -> list[Path]:
         planned += [p for p in planned_outputs(stems, cfg.out, cfg.quantize) if p.suffix == ".onnx"]
     existing = [cfg.out / n for n in export_onnx_names() if (cfg.out / n).is_file()]
     return sorted(set(planned) | set(existing))
+
+
+def triton_from_existing(cfg: ExportConfig) -> int:
+    """--triton-only: serve what an earlier export left in --out, without exporting again (re-exporting
+    would refuse the existing files or, with --force, redo minutes of export and calibration)."""
+    if not cfg.out.is_dir():
+        raise MnnEdgeError(f"export folder {cfg.out} does not exist; export first (mnn-export --out {cfg.out})")
+    with claim_output(cfg.out, "export folder"):  # not while another export is writing there
+        existing = [cfg.out / n for n in export_onnx_names() if (cfg.out / n).is_file()]
+        if not existing:
+            raise MnnEdgeError(f"{cfg.out} holds no exported ONNX artifact (pose.onnx, mnn.int8.onnx, ...); "
+                               "export first")
+        check_triton_repo(cfg.triton_repo, existing, cfg.force)
+        add_to_triton(cfg)
+    return 0
 
 
 def add_to_triton(cfg: ExportConfig) -> None:

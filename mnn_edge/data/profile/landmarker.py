@@ -63,7 +63,10 @@ class FaceLandmarker:
         if path.is_dir():
             path = path / TASK_FILE
         if not path.is_file():
-            raise MnnEdgeError(f"Face Landmarker model {path} does not exist (MediaPipe's {TASK_FILE})")
+            from mnn_edge.data.fetch import fetch_hint
+
+            raise MnnEdgeError(f"Face Landmarker model {path} does not exist (MediaPipe's {TASK_FILE})"
+                               f"{fetch_hint(path)}")
         mp, mp_tasks, vision = import_mediapipe()
         self._mp = mp
         self.path, self.sha256 = path, sha256_file(path)

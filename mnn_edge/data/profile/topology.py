@@ -1,7 +1,7 @@
 """The face-mesh topology the profiler warps with: MediaPipe's canonical face mesh.
 
 ``canonical_face_model.obj`` holds the 468 face-mesh points in landmark order and their 898
-triangles (Apache 2.0, ``../shared/models/mediapipe``). Its one boundary loop is the face oval.
+triangles (Apache 2.0, ``models/mediapipe``). Its one boundary loop is the face oval.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def load_topology(obj_path: str | Path) -> MeshTopology:
     """Triangles of an ``.obj`` face mesh (``f`` lines, 1-based ``v/vt`` indices) and its oval."""
     path = Path(obj_path)
     if not path.is_file():
-        raise MnnEdgeError(f"face mesh {path} does not exist (canonical_face_model.obj of MediaPipe's face mesh)")
+        from mnn_edge.data.fetch import fetch_hint
+
+        raise MnnEdgeError(f"face mesh {path} does not exist (canonical_face_model.obj of MediaPipe's face mesh)"
+                           f"{fetch_hint(path)}")
     tris = []
     for line in path.read_text().splitlines():
         parts = line.split()
