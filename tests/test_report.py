@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import cv2
 import pytest
@@ -182,3 +183,26 @@ def test_the_plot_caption_names_the_accuracy_data():
     synthetic = {"root": "work/heldout", "format": "synthetic", "n": 200, "seed": 1}
     assert data_caption([AccuracySet((), synthetic)]).endswith("200 faces, true labels")
     assert data_caption([AccuracySet((), real), AccuracySet((), synthetic)]) == ""  # mixed: no single caption
+
+
+def test_tradeoff_axes_read_no_loss_as_no_loss() -> None:
+    """A 0.008 deg spread (3.944-3.952) must not fill the axis: it spans the tolerance on each side
+    of FP32; coinciding points share one label; neighbouring labels go to different levels."""
+    from mnn_edge.report.plot import accuracy_limits, label_groups, label_offsets
+
+    lo, hi = accuracy_limits([3.944, 3.952, 3.950], reference=3.944, tolerance=0.5)
+    assert lo < 3.944 - 0.5 and hi > 3.944 + 0.5 and hi - lo < 1.5
+    lo, hi = accuracy_limits([3.0, 7.0], reference=3.0, tolerance=0.5)  # a real loss stays in view
+    assert lo < 3.0 and hi > 7.0
+    assert label_groups([(6.0, 3.944), (6.1, 3.944), (17.0, 3.944), (57.0, 3.952)], near=(1.0, 0.05)) == \
+        [[0, 1], [2], [3]]
+    levels = label_offsets([10.0, 40.0, 400.0], [30, 20, 10])  # the first label runs over the second
+    assert levels[0] != levels[1] and levels[2] == levels[0]
+
+
+def test_tensorrt_flavour_int8_timed_on_onnxruntime_is_not_plotted() -> None:
+    from mnn_edge.report.plot import off_target
+
+    row = SimpleNamespace(flavour="trt", backend="onnxruntime")
+    assert off_target(row) and not off_target(SimpleNamespace(flavour="trt", backend="tensorrt"))
+    assert not off_target(SimpleNamespace(flavour="cpu", backend="onnxruntime"))
