@@ -161,3 +161,23 @@ def test_profile_command_writes_a_complete_folder_and_resumes(tmp_path, shared_d
     assert not partial.exists()
     with pytest.raises(MnnEdgeError, match="already exists"):
         main(args)
+
+
+def test_mediapipe_is_imported_only_by_data_preparation():
+    """MediaPipe is an optional extra for profiling and labelling: inference, export, serving and
+    training never import it, directly or through the modules that wrap it."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "mnn_edge"
+    wrappers = ("mnn_edge.data.profile", "mnn_edge.data.teachers")
+    allowed = ("data/profile/", "data/teachers.py", "data/cli.py", "data/pseudo_label.py")
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] == "mediapipe" or n.startswith(wrappers) for n in names) \
+                    and not rel.startswith(allowed):
+                offenders.append(f"{rel}: {names}")
+    assert offenders == []
