@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnn_edge.bench.cli import parse_batches
 from mnn_edge.bench.schema import BenchRun, load_run
+from mnn_edge.bench.suite import parse_batches
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError

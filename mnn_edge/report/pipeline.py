@@ -95,7 +95,7 @@ def artifacts_in(folder: Path) -> list[Path]:
 def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: str) -> dict:
     """Accuracy on the held-out faces, then latency of all artifacts interleaved; the results document."""
     from mnn_edge.artifact import ModelKind
-    from mnn_edge.bench.cli import BenchConfig, run_bench
+    from mnn_edge.bench.suite import BenchConfig, run_bench
     from mnn_edge.data.readers import read_dataset
 
     if cfg.eval_source is not None:
