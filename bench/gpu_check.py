@@ -83,11 +83,9 @@ def check_inputs(n: int, size: int, meta, random: bool) -> np.ndarray:
 
 
 def run_batches(runner, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
-    parts: dict[str, list] = {}
-    for i in range(0, len(x), batch):
-        for k, v in runner.infer(x[i:i + batch]).items():
-            parts.setdefault(k, []).append(v)
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    from mnn_edge.runtime.chunks import infer_in_chunks
+
+    return infer_in_chunks(runner, x, max_rows=batch)
 
 
 def time_runners(cases: list[tuple[str, object, np.ndarray]], warmup: int, runs: int) -> dict:
