@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from mnn_edge.artifact import MODEL_NAMES, Precision
-from mnn_edge.bench.gpu_check import GpuCheckConfig, machine_facts, run_gpu_check
+from mnn_edge.bench.gpu_check import GpuCheckConfig, run_gpu_check
+from mnn_edge.bench.machine import tensorrt_facts
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
     precisions_of(args), models_of(args)  # bad values fail before anything is loaded
-    machine = machine_facts()  # fails first, in one line, without TensorRT / CUDA / a GPU
+    machine = tensorrt_facts()  # fails first, in one line, without TensorRT / CUDA / a GPU
     export = args.export if args.export is not None else export_first(args)
     return run_gpu_check(config_from_args(args, argv, export), machine)
 

@@ -14,6 +14,7 @@ from trt_double.models import write_tiny
 
 from mnn_edge.artifact import Precision
 from mnn_edge.bench import gpu_check
+from mnn_edge.bench.machine import tensorrt_facts
 from mnn_edge.bench.schema import load_run
 from mnn_edge.cli_util import run_cli
 from mnn_edge.runtime import tensorrt_available
@@ -29,7 +30,7 @@ def check(export: Path, out: Path, models: tuple[str, ...] = ("pose", "mnn"),
                                 force=True)
     cfg = gpu_check.GpuCheckConfig(export=export, out=out, precisions=precisions, models=models, build=build,
                                    inputs=5, random_inputs=True, runs=3, warmup=1, no_trtexec=True)
-    return run_cli(lambda _argv: gpu_check.run_gpu_check(cfg, gpu_check.machine_facts()))
+    return run_cli(lambda _argv: gpu_check.run_gpu_check(cfg, tensorrt_facts()))
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -152,25 +151,6 @@ def trtexec_times(plan: Path, input_name: str, shape: tuple[int, ...], dla_core:
     if not m:
         return {"error": "could not parse trtexec output"}
     return {"median_ms": float(m.group(1)), "qps": float(q.group(1)) if q else None}
-
-
-def machine_facts() -> dict:
-    from mnn_edge.runtime.tensorrt.cuda_memory import open_cuda
-    from mnn_edge.runtime.tensorrt.loader import machine_gpu
-
-    trt = import_tensorrt()
-    cuda = open_cuda()
-    try:
-        gpu = machine_gpu(cuda)
-        backend = cuda.backend
-    finally:
-        cuda.close()
-    caps = Capabilities.of(trt)
-    jetpack = Path("/etc/nv_tegra_release")
-    return {"tensorrt": caps.version, "gpu": gpu.name, "compute_capability": gpu.compute_capability,
-            "cuda_python_backend": backend, "strongly_typed_only": caps.strongly_typed_only,
-            "l4t": jetpack.read_text().splitlines()[0] if jetpack.is_file() else "",
-            "trtexec": shutil.which("trtexec") or "", "python": sys.version.split()[0]}
 
 
 def check_model(export: Path, model: str, precisions, cfg: BuildConfig, args: GpuCheckConfig, caps, records: list,
