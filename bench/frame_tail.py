@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,12 +47,12 @@ def make_video(out: Path, person: str, frames: int = 300, size: tuple[int, int] 
 
 
 def run(engine: str, video: Path, inline: bool) -> dict:
-    from mnn_edge.run.cli import main as run_main
-
     with tempfile.TemporaryDirectory() as tmp:
         timing = Path(tmp) / "timing.json"
         argv = ["--engine", engine, "--video", str(video), "--no-display", "--quiet", "--timing-json", str(timing)]
-        if run_main(argv + (["--inline-detect"] if inline else [])) != 0:
+        # the command itself, as a user runs it (python -m mnn_edge.run is mnn-run)
+        cmd = [sys.executable, "-m", "mnn_edge.run", *argv, *(["--inline-detect"] if inline else [])]
+        if subprocess.run(cmd).returncode != 0:
             raise SystemExit("mnn-run failed")
         return json.loads(timing.read_text())
 

@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mnn_edge.bench.machine import machine_record
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX = "60,50,200,210"  # the synthetic face of write_video(faces=1) at its first frame
@@ -109,16 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}/{args.rounds}: {n} stream(s): {runs[n][-1]['run']['faces_per_s']:.1f} faces/s",
                   file=sys.stderr)
     rows = [summarise(runs[n], n) for n in counts]
-    import onnxruntime
-
     result = {"command": "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)
                                                    if Path(sys.argv[0]).is_absolute() else sys.argv[0]),
                                                   *(argv if argv is not None else sys.argv[1:])]),
               "started": started, "engine": str(engine), "frames_per_stream": args.frames, "rounds": args.rounds,
-              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "onnxruntime": onnxruntime.__version__,
-                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-                          "load_average_start": load_start, "load_average_end": os.getloadavg()},
+              "machine": {**machine_record(), "load_average_start": load_start, "load_average_end": os.getloadavg()},
               "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -54,8 +54,7 @@ def commands(files: Path, report_input: Path) -> list[list[str]]:
 
 
 def is_volatile(key: str) -> bool:
-    k = key.lower()
-    return any(v in k for v in VOLATILE)
+    return any(v in key.lower() for v in VOLATILE)
 
 
 def scrub(value):
@@ -89,17 +88,12 @@ def run_all(out: Path, report_input: Path) -> int:
     log = []
     for cmd in commands(files, pinned):
         res = subprocess.run(cmd, capture_output=True, text=True)
-        text = res.stdout
-        log.append({"cmd": " ".join(cmd[:1]), "rc": res.returncode})
-        (files / f"{cmd[0]}.{len(log)}.stdout.txt").write_text(text)
+        log.append({"cmd": cmd[0], "rc": res.returncode})
+        (files / f"{cmd[0]}.{len(log)}.stdout.txt").write_text(res.stdout)
         print(f"{cmd[0]}: exit {res.returncode}", file=sys.stderr)
         if res.returncode != 0:
             print(res.stderr[-2000:], file=sys.stderr)
-    digest = {"commands": log, "files": {}}
-    for p in sorted(files.rglob("*")):
-        if p.is_file() and not p.name.endswith(".stdout.txt"):
-            digest["files"][str(p.relative_to(files))] = digest_file(p, out)
-    (out / "digest.json").write_text(json.dumps(digest, indent=1, sort_keys=True))
+    write_digest(out, {"commands": log})
     return 0 if all(c["rc"] == 0 for c in log) else 1
 
 
@@ -126,13 +120,12 @@ def compare(a: Path, b: Path) -> int:
     return 0 if bad == 0 else 1
 
 
-def redigest(out: Path) -> None:
-    """Digest the files of an earlier run again (after a change to this script's digest rules)."""
-    d = json.loads((out / "digest.json").read_text())
+def write_digest(out: Path, digest: dict) -> None:
+    """``digest`` plus every file the commands wrote (their stdout aside), as OUT/digest.json."""
     files = out / "files"
-    d["files"] = {str(p.relative_to(files)): digest_file(p, out) for p in sorted(files.rglob("*"))
-                  if p.is_file() and not p.name.endswith(".stdout.txt")}
-    (out / "digest.json").write_text(json.dumps(d, indent=1, sort_keys=True))
+    digest["files"] = {str(p.relative_to(files)): digest_file(p, out) for p in sorted(files.rglob("*"))
+                       if p.is_file() and not p.name.endswith(".stdout.txt")}
+    (out / "digest.json").write_text(json.dumps(digest, indent=1, sort_keys=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-input", type=Path, default=Path("bench/report/results.json"),
                     help="mnn-report's results file; for an after-run, the before-run's OUT/report_input.json")
     args = ap.parse_args(argv)
-    if args.redigest:
-        redigest(args.redigest)
+    if args.redigest:  # an earlier run's files digested again, after a change to the digest rules
+        write_digest(args.redigest, json.loads((args.redigest / "digest.json").read_text()))
         return 0
     if args.compare:
         return compare(*args.compare)

@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mnn_edge.bench.cli import parse_batches
+from mnn_edge.bench.suite import parse_batches
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS, DataSource

@@ -28,7 +28,7 @@ from mnn_edge.artifact.triton import model_name_for
 from mnn_edge.bench.machine import machine_record
 from mnn_edge.runtime import open_runner
 from mnn_edge.runtime.inputs import random_input
-from mnn_edge.serve.cli import free_ports
+from mnn_edge.serve.ports import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARTIFACT = ROOT / "bench/results/quantization/export/pose.onnx"

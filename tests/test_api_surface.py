@@ -113,7 +113,7 @@ def test_the_check_catches_names_a_release_lacks():
 
 def test_enum_member_list_covers_the_code():
     """Every ``trt.Enum.MEMBER`` written in our TensorRT code is in ENUM_MEMBERS_USED (so it is checked)."""
-    files = [*sorted((ROOT / "mnn_edge/runtime/tensorrt").glob("*.py")), ROOT / "bench/gpu_check.py"]
+    files = [*sorted((ROOT / "mnn_edge/runtime/tensorrt").glob("*.py")), ROOT / "mnn_edge/bench/gpu_check.py"]
     written = set()
     for f in files:
         written |= {n for n in _attributes_on(f, {"trt"}) if "." in n and not n.split(".")[1].startswith("_")}

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from mnn_edge.bench import machine
-from mnn_edge.bench.cli import main, parse_batches
+from mnn_edge.bench.cli import main
 from mnn_edge.bench.schema import load_run
+from mnn_edge.bench.suite import parse_batches
 from mnn_edge.errors import MnnEdgeError
 
 FAST = ["--runs", "2", "--warmup", "1", "--threads", "1", "--no-progress"]

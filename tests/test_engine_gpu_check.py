@@ -1,9 +1,8 @@
-"""bench/gpu_check's logic, run against the contract double (so its report, tolerances and exit
-codes are tested here); on a GPU the same command measures real engines."""
+"""bench/gpu_check's logic (mnn_edge.bench.gpu_check), run against the contract double (so its
+report, tolerances and exit codes are tested here); on a GPU the same command measures real engines."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -14,25 +13,24 @@ from trt_double.install import installed
 from trt_double.models import write_tiny
 
 from mnn_edge.artifact import Precision
+from mnn_edge.bench import gpu_check
+from mnn_edge.bench.machine import tensorrt_facts
 from mnn_edge.bench.schema import load_run
 from mnn_edge.cli_util import run_cli
 from mnn_edge.runtime import tensorrt_available
-
-
-def _load_gpu_check():
-    """bench/gpu_check.py is a script in bench/, not a library module: load it from its file."""
-    path = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_check = _load_gpu_check()
+from mnn_edge.runtime.tensorrt.config import BuildConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--random-inputs", "--inputs", "5", "--runs", "3", "--warmup", "1", "--no-trtexec", "--max-batch", "2"]
+
+
+def check(export: Path, out: Path, models: tuple[str, ...] = ("pose", "mnn"),
+          precisions: tuple[Precision, ...] = tuple(Precision)) -> int:
+    """What ``bench/gpu_check --random-inputs --inputs 5 --runs 3 --warmup 1 --no-trtexec --max-batch 2`` runs."""
+    build = BuildConfig().with_(out_dir=out / "engines", timing_cache=out / "engines" / "timing.cache", max_batch=2,
+                                force=True)
+    cfg = gpu_check.GpuCheckConfig(export=export, out=out, precisions=precisions, models=models, build=build,
+                                   inputs=5, random_inputs=True, runs=3, warmup=1, no_trtexec=True)
+    return run_cli(lambda _argv: gpu_check.run_gpu_check(cfg, tensorrt_facts()))
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def tiny_export(tmp_path):
 def test_report_with_every_precision(tmp_path, tiny_export):
     out = tmp_path / "out"
     with installed("10.3", "cuda-python"):
-        rc = run_cli(gpu_check.main, ["--export", str(tiny_export), "--out", str(out), *FAST])
+        rc = check(tiny_export, out)
     assert rc == 0
     md = (out / "gpu_check.md").read_text()
     assert "TensorRT 10.3.0 on Orin (nvgpu) (compute capability 8.7), CUDA via cuda-python" in md
@@ -73,8 +71,7 @@ def test_out_of_tolerance_fails_with_exit_1(tmp_path, tiny_export, monkeypatch):
     real = gpu_check.compare
     monkeypatch.setattr(gpu_check, "compare", lambda ref, got: {**real(ref, got), "angle_mean_deg": 3.0})
     with installed("11.4"):
-        rc = run_cli(gpu_check.main, ["--export", str(tiny_export), "--out", str(tmp_path / "o"), "--models", "pose",
-                                      "--precisions", "int8", *FAST])
+        rc = check(tiny_export, tmp_path / "o", ("pose",), (Precision.INT8,))
     md = (tmp_path / "o" / "gpu_check.md").read_text()
     assert rc == 1 and "| pose | int8 | FAIL: tolerance 1.0 deg / 2.0 px (mean) | 3.000" in md
     assert "**Result: FAIL**" in md
@@ -83,8 +80,7 @@ def test_out_of_tolerance_fails_with_exit_1(tmp_path, tiny_export, monkeypatch):
 def test_missing_artifact_is_skipped_not_fatal(tmp_path):
     write_tiny(tmp_path / "export")
     with installed("10.3"):
-        rc = run_cli(gpu_check.main, ["--export", str(tmp_path / "export"), "--out", str(tmp_path / "o"),
-                                      "--models", "pose", *FAST])
+        rc = check(tmp_path / "export", tmp_path / "o", ("pose",))
     md = (tmp_path / "o" / "gpu_check.md").read_text()
     assert rc == 0 and "| pose | int8 | skipped: pose.int8-trt.onnx not found" in md
 

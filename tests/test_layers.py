@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "mnn_edge"
+SCRIPTS = ROOT.parent / "bench"
 
 # Lowest first. A module may import its own package and anything in a lower layer, nothing else.
 LAYERS = (
@@ -64,3 +65,30 @@ def test_the_check_sees_lazy_imports(tmp_path):
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from mnn_edge.report.cli import main\n")
     assert imports(src) == {"mnn_edge.report.cli"}
+
+
+def cli_imports(path: Path) -> set[str]:
+    """The ``*.cli`` modules a file imports, however spelled (``from pkg import cli`` included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            found |= {n for n in names if n.startswith("mnn_edge.") and n.endswith(".cli")}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("mnn_edge.") and a.name.endswith(".cli")}
+    return found
+
+
+def test_nothing_imports_a_command_line():
+    # A cli.py is flags -> config -> one library call; what others need lives in a library module.
+    # Only a package's __main__ (python -m) starts its own command line; console scripts are in pyproject.
+    files = [p for p in sorted(ROOT.rglob("*.py")) + sorted(SCRIPTS.rglob("*.py")) if p.stem != "__main__"]
+    found = [f"{p.relative_to(ROOT.parent)} imports {m}" for p in files for m in sorted(cli_imports(p))]
+    assert found == []
+
+
+def test_the_cli_check_sees_every_spelling(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text("import mnn_edge.bench.cli as c\nfrom mnn_edge.run import cli\n"
+                   "def f():\n    from mnn_edge.serve.cli import main\n")
+    assert cli_imports(src) == {"mnn_edge.bench.cli", "mnn_edge.run.cli", "mnn_edge.serve.cli"}

@@ -57,7 +57,7 @@ def triton(artifacts, tmp_path_factory):
 
     from mnn_edge.artifact import Precision
     from mnn_edge.runtime.tensorrt.cli import main as build_main
-    from mnn_edge.serve.cli import free_ports
+    from mnn_edge.serve.ports import free_ports
 
     repo = tmp_path_factory.mktemp("repo")
     for name, path in artifacts.items():

@@ -2,7 +2,8 @@
 
 Latency means nothing without the machine; every benchmark JSON carries this record, and
 ``mnn-report`` prints it beside the table. Collected without importing torch or tensorrt (their
-versions come from package metadata), so recording the machine never loads a heavy library.
+versions come from package metadata), so recording the machine never loads a heavy library; the
+TensorRT side (:func:`tensorrt_facts`, for bench/gpu_check) loads TensorRT and CUDA only when called.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 
 LIBRARIES = ("mnn-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt",
              "opencv-python-headless")
@@ -105,6 +108,28 @@ def machine_record() -> dict:
             "os": platform.platform(),
             "python": platform.python_version(), "gpus": gpus(), "libraries": library_versions(),
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "")}
+
+
+def tensorrt_facts() -> dict:
+    """The TensorRT side of the machine (version, GPU, CUDA bindings, L4T): what bench/gpu_check
+    records besides :func:`machine_record`. Fails in one line without TensorRT, CUDA or a GPU."""
+    from mnn_edge.runtime.tensorrt.capabilities import Capabilities, import_tensorrt
+    from mnn_edge.runtime.tensorrt.cuda_memory import open_cuda
+    from mnn_edge.runtime.tensorrt.loader import machine_gpu
+
+    trt = import_tensorrt()
+    cuda = open_cuda()
+    try:
+        gpu = machine_gpu(cuda)
+        backend = cuda.backend
+    finally:
+        cuda.close()
+    caps = Capabilities.of(trt)
+    jetpack = Path("/etc/nv_tegra_release")
+    return {"tensorrt": caps.version, "gpu": gpu.name, "compute_capability": gpu.compute_capability,
+            "cuda_python_backend": backend, "strongly_typed_only": caps.strongly_typed_only,
+            "l4t": jetpack.read_text().splitlines()[0] if jetpack.is_file() else "",
+            "trtexec": shutil.which("trtexec") or "", "python": sys.version.split()[0]}
 
 
 def format_machine(rec: dict) -> str:

@@ -30,6 +30,7 @@ from mnn_edge.data.sample import CropItem, FaceSample
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.preprocess import to_input
 from mnn_edge.runtime.base import Runner
+from mnn_edge.runtime.chunks import infer_in_chunks
 
 # Outer eye corners per landmark count (the inter-ocular normaliser of 300W / AFLW2000-3D).
 
@@ -174,14 +175,13 @@ def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, p
     if batch < 1:
         raise MnnEdgeError(f"batch must be >= 1, got {batch}")
     meta = runner.metadata
-    if runner.input_spec.max_batch is not None:  # a TensorRT engine's profile caps the batch
-        batch = min(batch, runner.input_spec.max_batch)
     acc = _Accumulator()
     with tqdm(total=len(samples), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, len(samples), batch):
             chunk = samples[start:start + batch]
             crops = [crop_sample(s, size=meta.input_size) for s in chunk]
-            outs = runner.infer(to_input(np.stack([c.image for c in crops]), meta))
+            # cropped `batch` faces at a time; the helper fits each call to the engine's profile
+            outs = infer_in_chunks(runner, to_input(np.stack([c.image for c in crops]), meta))
             for i, (s, c) in enumerate(zip(chunk, crops)):
                 acc.add(s, c, {k: v[i] for k, v in outs.items()})
             bar.update(len(chunk))

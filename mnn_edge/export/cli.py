@@ -17,7 +17,7 @@ from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.pipeline import ExportConfig, run_export
+from mnn_edge.export.pipeline import EngineConfig, ExportConfig, SensitivityConfig, TritonConfig, run_export
 from mnn_edge.fileio import check_distinct
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
 from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
@@ -145,8 +145,8 @@ def triton_only_config(args: argparse.Namespace) -> ExportConfig:
                            f"{'it' if len(given) == 1 else 'them'} or --triton-only")
     check_distinct([], [(args.out, "--out"), (args.triton_repo, "--triton-repo")], output_folders_named=True)
     return ExportConfig(checkpoint=None, random_init=False, out=args.out, num_landmarks=None, keep_heatmaps=False,
-                        force=args.force, triton_repo=args.triton_repo, triton_only=True,
-                        serving=serving_config_from_args(args) or ServingConfig())
+                        force=args.force, triton_only=True,
+                        triton=TritonConfig(args.triton_repo, serving_config_from_args(args) or ServingConfig()))
 
 
 def config_from_args(args: argparse.Namespace) -> ExportConfig:
@@ -166,13 +166,15 @@ def config_from_args(args: argparse.Namespace) -> ExportConfig:
     # the usual case), so only an input that *is* --out, or --out = --triton-repo, is refused
     check_distinct([(ckpt, "checkpoint"), *((f, "--onnx file") for f in args.onnx)],
                    [(args.out, "--out"), (args.triton_repo, "--triton-repo")], output_folders_named=True)
-    return ExportConfig(checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
-                        keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize,
-                        onnx=tuple(args.onnx), sensitivity=args.sensitivity, max_mae_increase=args.max_mae_increase,
-                        sensitivity_images=args.sensitivity_images, engine=engine_precisions(args),
-                        engine_recipe=args.engine_recipe, engines_dir=args.engines_dir,
-                        allow_drift=args.allow_drift, triton_repo=args.triton_repo,
-                        serving=serving_config_from_args(args) or ServingConfig())
+    engines = engine_precisions(args)
+    return ExportConfig(
+        checkpoint=ckpt, random_init=args.random_init, out=args.out, num_landmarks=args.landmarks,
+        keep_heatmaps=args.keep_heatmaps, force=args.force, quantize=quantize, onnx=tuple(args.onnx),
+        sensitivity=SensitivityConfig(args.max_mae_increase, args.sensitivity_images) if args.sensitivity else None,
+        allow_drift=args.allow_drift,
+        engines=EngineConfig(engines, args.engine_recipe, args.engines_dir) if engines else None,
+        triton=(TritonConfig(args.triton_repo, serving_config_from_args(args) or ServingConfig())
+                if args.triton_repo is not None else None))
 
 
 def engine_precisions(args: argparse.Namespace) -> tuple[Precision, ...]:

@@ -39,7 +39,34 @@ PARITY_BATCHES = (1, 4)
 
 
 @dataclass(frozen=True)
+class SensitivityConfig:
+    """--int8 --sensitivity: the per-group INT8 effect table (and the fallback choice)."""
+
+    max_mae_increase: float | None = None  # degrees; choose float groups to meet it
+    images: int = 8
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """--engine: also build TensorRT plans of what this run writes."""
+
+    precisions: tuple[Precision, ...]
+    recipe: Path | None = None  # engines/*.toml target recipe for those builds
+    out_dir: Path | None = None  # where the plans (and the timing cache) go; None: the recipe's choice
+
+
+@dataclass(frozen=True)
+class TritonConfig:
+    """--triton-repo: every written ONNX artifact also becomes a model of this Triton repository."""
+
+    repo: Path
+    serving: ServingConfig = ServingConfig()
+
+
+@dataclass(frozen=True)
 class ExportConfig:
+    """What to export; each optional step (quantize, sensitivity, engines, Triton) is None when off."""
+
     checkpoint: Path | None  # None with random_init
     random_init: bool
     out: Path
@@ -48,15 +75,10 @@ class ExportConfig:
     force: bool  # overwrite existing artifacts
     quantize: QuantizeConfig | None = None  # --int8 / --fp16
     onnx: tuple[Path, ...] = ()  # quantize these FP32 exports instead of exporting a checkpoint
-    sensitivity: bool = False  # --int8 --sensitivity: per-group INT8 effect table (and fallback choice)
-    max_mae_increase: float | None = None  # degrees; with --sensitivity, choose float groups to meet it
-    sensitivity_images: int = 8
-    engine: tuple[Precision, ...] = ()  # --engine: also build TensorRT plans of these precisions
-    engine_recipe: Path | None = None  # engines/*.toml target recipe for those builds
-    engines_dir: Path | None = None  # where those plans (and the timing cache) go; None: the recipe's choice
+    sensitivity: SensitivityConfig | None = None
     allow_drift: bool = False  # keep a quantized artifact beyond compare.DRIFT_LIMIT (with a warning)
-    triton_repo: Path | None = None  # also add every written ONNX artifact to this Triton model repository
-    serving: ServingConfig = ServingConfig()
+    engines: EngineConfig | None = None
+    triton: TritonConfig | None = None
     triton_only: bool = False  # --triton-only: no export; the repository from the ONNX files already in out
 
 
@@ -143,7 +165,7 @@ def fp32_sources(cfg: ExportConfig) -> dict[str, Path]:
 def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
     """Every FP16/INT8 output of this run (variants, range tables, sensitivity reports) is new, or --force."""
 
-    reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity else []
+    reports = [cfg.out / "sensitivity.json", cfg.out / "sensitivity.md"] if cfg.sensitivity is not None else []
     refuse_existing(planned_outputs(stems, cfg.out, cfg.quantize) + reports, cfg.force)
 
 
@@ -153,10 +175,11 @@ def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
 
     qcfg = cfg.quantize
     refuse_existing_variants(cfg, list(fp32))
-    if cfg.sensitivity:
+    if cfg.sensitivity is not None:
         from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
 
-        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, cfg.max_mae_increase, cfg.sensitivity_images)
+        sens = cfg.sensitivity
+        qcfg = run_sensitivity_for_export(fp32, cfg.out, qcfg, sens.max_mae_increase, sens.images)
     result = quantize_exports(fp32, cfg.out, qcfg)
     print_summary(result)
     for stem, src in fp32.items():
@@ -177,9 +200,9 @@ def run_export(cfg: ExportConfig) -> int:
             refuse_existing_variants(cfg, list(MODEL_NAMES.values()))
         ckpt = None if cfg.onnx else load_source(cfg)
         sources = fp32_sources(cfg) if cfg.onnx else None  # a wrong --onnx file: before the folder exists
-        if cfg.triton_repo is not None:
+        if cfg.triton is not None:
             stems = list(sources) if sources is not None else list(MODEL_NAMES.values())
-            check_triton_repo(cfg.triton_repo, triton_candidates(cfg, stems), cfg.force)
+            check_triton_repo(cfg.triton.repo, triton_candidates(cfg, stems), cfg.force)
         make_folder(cfg.out)
         return export(cfg, ckpt, sources)
 
@@ -188,7 +211,7 @@ def export(cfg: ExportConfig, ckpt: Checkpoint | None, sources: dict[str, Path] 
     """Export (or, with ``sources`` from --onnx, only quantize) and write what the flags ask for."""
     if sources is not None:
         export_quantized(cfg, sources)
-        if cfg.triton_repo is not None:
+        if cfg.triton is not None:
             add_to_triton(cfg)
         return 0
     paths = export_fp32(cfg, ckpt)
@@ -196,9 +219,9 @@ def export(cfg: ExportConfig, ckpt: Checkpoint | None, sources: dict[str, Path] 
         print(line)
     if cfg.quantize is not None:
         export_quantized(cfg, {MODEL_NAMES[kind]: path for kind, path in paths.items()})
-    if cfg.engine:
+    if cfg.engines is not None:
         build_engines(cfg)
-    if cfg.triton_repo is not None:
+    if cfg.triton is not None:
         add_to_triton(cfg)
     return 0
 
@@ -223,7 +246,7 @@ def triton_from_existing(cfg: ExportConfig) -> int:
         if not existing:
             raise MnnEdgeError(f"{cfg.out} holds no exported ONNX artifact (pose.onnx, mnn.int8.onnx, ...); "
                                "export first")
-        check_triton_repo(cfg.triton_repo, existing, cfg.force)
+        check_triton_repo(cfg.triton.repo, existing, cfg.force)
         add_to_triton(cfg)
     return 0
 
@@ -232,7 +255,7 @@ def add_to_triton(cfg: ExportConfig) -> None:
     """--triton-repo: every ONNX artifact in the output folder becomes one model of the repository."""
     for name in export_onnx_names():
         if (cfg.out / name).is_file():
-            folder = write_triton_model(cfg.out / name, cfg.triton_repo, cfg.serving, force=cfg.force)
+            folder = write_triton_model(cfg.out / name, cfg.triton.repo, cfg.triton.serving, force=cfg.force)
             print(f"wrote {folder}/config.pbtxt + 1/model.onnx")
 
 
@@ -241,11 +264,12 @@ def build_engines(cfg: ExportConfig) -> None:
     from mnn_edge.runtime.tensorrt.build import build_engines_for_export
     from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
 
-    build = config_from_recipe(cfg.engine_recipe) if cfg.engine_recipe else BuildConfig()
-    if cfg.engines_dir is not None:
-        build = build.with_(out_dir=cfg.engines_dir, timing_cache=cfg.engines_dir / "timing.cache")
+    eng = cfg.engines
+    build = config_from_recipe(eng.recipe) if eng.recipe else BuildConfig()
+    if eng.out_dir is not None:
+        build = build.with_(out_dir=eng.out_dir, timing_cache=eng.out_dir / "timing.cache")
     build = build.with_(force=cfg.force)
-    for plan in build_engines_for_export(cfg.out, cfg.engine, build):
+    for plan in build_engines_for_export(cfg.out, eng.precisions, build):
         print(f"wrote {plan} ({plan.stat().st_size / 1e6:.1f} MB) + {plan.with_suffix('.json').name}")
 
 

@@ -79,8 +79,8 @@ def clean_metrics(d: dict) -> dict[str, float | int | None]:
 
 
 def artifact_key(path: str | Path) -> str:
-    """The name a benchmark record gets for the same file (see :func:`mnn_edge.bench.cli.artifact_name`)."""
-    from mnn_edge.bench.cli import artifact_name
+    """The name a benchmark record gets for the same file (see :func:`mnn_edge.bench.suite.artifact_name`)."""
+    from mnn_edge.bench.suite import artifact_name
     from mnn_edge.runtime import SUFFIXES
 
     p = Path(path)

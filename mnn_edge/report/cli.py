@@ -9,36 +9,17 @@ so GPU results measured elsewhere join the CPU ones.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from mnn_edge.bench.cli import parse_batches
-from mnn_edge.bench.schema import BenchRun, load_run
+from mnn_edge.bench.suite import parse_batches
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs, write_text_atomic
-from mnn_edge.report.accuracy import AccuracySet, data_caption, load_accuracy
-from mnn_edge.report.markdown import render_report
-from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig, load_results, run_pipeline, write_results
-from mnn_edge.report.plot import plot_tradeoff
-from mnn_edge.report.rows import build_rows
-
-REPORT_NAME, PLOT_NAME, MACHINE_NAME, RESULTS_NAME = "REPORT.md", "tradeoff.png", "machine.json", "results.json"
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    results: tuple[Path, ...]  # pipeline/quantization results documents
-    bench: tuple[Path, ...]  # BenchRun JSON files
-    evals: tuple[str, ...]  # accuracy files, FILE or NAME=FILE
-    pipeline: PipelineConfig | None  # make the results first
-    out: Path  # REPORT.md, tradeoff.png, machine.json (and results.json from a pipeline) go here
-    force: bool
-    command: str  # recorded in the report
+from mnn_edge.fileio import claim_outputs
+from mnn_edge.report.make import ReportConfig, make_report
+from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,58 +76,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None) -> Report
                         command="mnn-report " + " ".join(shlex.quote(w) for w in words))
 
 
-def gather(cfg: ReportConfig) -> tuple[list[BenchRun], list[AccuracySet], list[str]]:
-    """Load (or make) every input; also the notes the report prints about where results came from."""
-    runs, accs, notes = [], [], []
-    for path in cfg.results:
-        run, acc, doc = load_results(path)
-        runs.append(run)
-        accs.append(acc)
-        notes.append(f"Results {path}: checkpoint {doc.get('checkpoint', '?')}; made by `{doc.get('command', '?')}`")
-    runs += [load_run(p) for p in cfg.bench]
-    accs += [load_accuracy(s) for s in cfg.evals]
-    return runs, accs, notes
-
-
-def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet], notes: list[str]) -> Path:
-    rows = build_rows(runs, accs)
-    if not rows:
-        raise MnnEdgeError("the inputs hold no benchmark records and no accuracy results")
-    caption = data_caption(accs)
-    title = "MNN: accuracy vs speed" + (f"\n{caption}" if caption else "")
-    plotted = plot_tradeoff(rows, cfg.out / PLOT_NAME, title=title)
-    if not plotted:
-        notes = notes + ["No plot: no artifact has both a latency and an accuracy."]
-    machines = [run.machine for run in runs]
-    write_text_atomic(cfg.out / MACHINE_NAME, json.dumps(machines[0] if len(machines) == 1 else machines,
-                                                         indent=2) + "\n")
-    text = render_report(rows, runs, accs, cfg.command, PLOT_NAME if plotted else None, notes)
-    report = cfg.out / REPORT_NAME
-    write_text_atomic(report, text)
-    return report
-
-
 def main(argv: list[str] | None = None) -> int:
     cfg = config_from_args(build_parser().parse_args(argv), argv)
     with claim_outputs((cfg.out, "report folder")):
-        return _report(cfg)
-
-
-def _report(cfg: ReportConfig) -> int:
-    report = cfg.out / REPORT_NAME
-    if report.exists() and not cfg.force:
-        raise MnnEdgeError(f"{report} already exists; pass --force to overwrite it")
-    extra_results = []
-    if cfg.pipeline is not None:
-        doc = run_pipeline(cfg.pipeline, cfg.command)
-        write_results(doc, cfg.out / RESULTS_NAME)
-        extra_results.append(cfg.out / RESULTS_NAME)
-    runs, accs, notes = gather(ReportConfig(results=cfg.results + tuple(extra_results), bench=cfg.bench,
-                                            evals=cfg.evals, pipeline=None, out=cfg.out, force=cfg.force,
-                                            command=cfg.command))
-    report = write_report(cfg, runs, accs, notes)
-    print(f"wrote {report}, {cfg.out / PLOT_NAME}, {cfg.out / MACHINE_NAME}")
-    return 0
+        return make_report(cfg)
 
 
 def entry() -> int:

@@ -41,11 +41,10 @@ class Setting:
     flags: tuple[str, ...] = ()
 
     def config(self, engine: Path, video: Path, json_out: Path) -> RunConfig:
-        from mnn_edge.run.cli import build_parser, config_from_args
+        from mnn_edge.run.options import run_config
 
-        args = build_parser().parse_args(["--engine", str(engine), "--video", str(video), "--json", str(json_out),
-                                          "--no-display", "--quiet", "--device", "cpu", *self.flags])
-        return config_from_args(args)
+        return run_config(["--engine", str(engine), "--video", str(video), "--json", str(json_out),
+                           "--no-display", "--quiet", "--device", "cpu", *self.flags])
 
 
 def decoded_frames(path: Path) -> list[np.ndarray]:
