@@ -7,8 +7,8 @@ import pytest
 import scipy.io
 
 from mnn_edge.data.cli import main as data_main
-from mnn_edge.data.cofw_mat import ROW, load_cofw_mat
 from mnn_edge.data.readers import load_image_rgb, read_dataset
+from mnn_edge.data.readers.cofw_mat import ROW, load_cofw_mat
 from mnn_edge.errors import MnnEdgeError
 
 h5py = pytest.importorskip("h5py", reason="h5py (the 'data' extra) reads MATLAB v7.3 files")

@@ -158,7 +158,7 @@ def test_ci_runs_the_readme_test_command_and_it_fetches_before_testing():
 
 def test_a_missing_fetch_destination_says_what_to_run(tmp_path, monkeypatch):
     from mnn_edge.data.readers import DataSource
-    from mnn_edge.data.teacher import load_teacher
+    from mnn_edge.data.teacher.fsanet import load_teacher
     from mnn_edge.errors import MnnEdgeError
 
     monkeypatch.chdir(tmp_path)  # a fresh clone: nothing fetched

@@ -268,7 +268,7 @@ def write_biwi_frame(folder: Path, frame: int, rot: np.ndarray, centre, image=Tr
 
 
 def test_biwi_rotation_matches_the_300wlp_convention_and_projects_the_head(tmp_path):
-    from mnn_edge.data.readers_biwi import FACE_SIZE_MM, biwi_angles
+    from mnn_edge.data.readers.biwi import FACE_SIZE_MM, biwi_angles
     from mnn_edge.geometry import euler_to_matrix
 
     rng = np.random.default_rng(1)

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mnn_edge.data import pose_labels as pl
 from mnn_edge.data.cli import main as data_main
 from mnn_edge.data.readers import HOLDOUT_PERCENT, in_subset, read_dataset
-from mnn_edge.data.teacher import TEACHER_MARGIN, load_teacher, teacher_box
+from mnn_edge.data.readers import pose_labels as pl
+from mnn_edge.data.teacher.fsanet import TEACHER_MARGIN, load_teacher, teacher_box
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import project
 from mnn_edge.meanface import mean_face

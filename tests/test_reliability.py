@@ -871,7 +871,7 @@ def test_triton_repo_problems_are_refused_before_any_artifact_is_written(random_
 
 def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
     from mnn_edge.data.cli import main as data_main
-    from mnn_edge.data.pose_labels import read_labels
+    from mnn_edge.data.readers.pose_labels import read_labels
     from mnn_edge.errors import MnnEdgeError
     from mnn_edge.fileio import read_json
 

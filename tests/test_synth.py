@@ -200,7 +200,7 @@ def test_rasterizer_covers_pixel_centres_and_keeps_the_nearest():
 def test_preview_sheet_is_the_written_faces(tmp_path):
     import cv2
 
-    from mnn_edge.data.synth_preview import contact_sheet
+    from mnn_edge.data.synth.preview import contact_sheet
 
     sheet = contact_sheet(n=3, seed=4, image_size=64, cols=2)
     assert sheet.shape == (128, 128, 3)

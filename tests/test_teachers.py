@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnn_edge.data.readers import load_image_rgb, read_dataset
-from mnn_edge.data.teachers import AVERAGE_BELOW_YAW, TeacherPair, average_pose, open_teachers
+from mnn_edge.data.teacher import AVERAGE_BELOW_YAW, TeacherPair, average_pose, open_teachers
 from mnn_edge.errors import MnnEdgeError
 
 MODELS = Path(__file__).resolve().parents[1].parent / "shared/models"

@@ -48,7 +48,7 @@ def _synth(cfg: SynthConfig) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from mnn_edge.data.synth_preview import write_contact_sheet
+    from mnn_edge.data.synth.preview import write_contact_sheet
 
     with claim_outputs((args.out, "contact sheet")):
         path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
@@ -58,7 +58,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _cofw(args: argparse.Namespace) -> int:
-    from mnn_edge.data.cofw_mat import convert_cofw, skips_text
+    from mnn_edge.data.readers.cofw_mat import convert_cofw, skips_text
 
     with claim_outputs((args.out, "COFW output folder")):
         written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
@@ -68,7 +68,7 @@ def _cofw(args: argparse.Namespace) -> int:
 
 
 def _pseudo_label(args: argparse.Namespace) -> int:
-    from mnn_edge.data.pseudo_label import pseudo_label
+    from mnn_edge.data.teacher.pseudo_label import pseudo_label
 
     with claim_outputs((args.out, "teacher labels")):  # two labellers would interleave one partial file
         made, resumed, unread = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="overwrite cofw_* files already in --out")
     c.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     from mnn_edge.data.sample import FORMATS
-    from mnn_edge.data.teacher import TEACHER_MARGIN
+    from mnn_edge.data.teacher.fsanet import TEACHER_MARGIN
 
     t = sub.add_parser(
         "pseudo-label", formatter_class=fmt, help="label head pose on real faces with a teacher model (training only)",

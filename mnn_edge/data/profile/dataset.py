@@ -86,7 +86,7 @@ class _Worker:
     def __init__(self, cfg: ProfileConfig) -> None:
         from mnn_edge.data.profile.landmarker import FaceLandmarker
         from mnn_edge.data.profile.topology import load_topology
-        from mnn_edge.data.teacher import load_teacher
+        from mnn_edge.data.teacher.fsanet import load_teacher
 
         self.cfg = cfg
         self.landmarker = FaceLandmarker(cfg.mesh_model)

@@ -1,7 +1,7 @@
 """Pose teachers for pseudo-labels: FSA-Net, MediaPipe's Face Landmarker, or the two combined.
 
 Training-time only. A folder holding ``face_landmarker.task`` is the Face Landmarker; any other is
-an FSA-Net folder (:mod:`mnn_edge.data.teacher`). With both, :class:`TeacherPair` applies the rule
+an FSA-Net folder (:mod:`mnn_edge.data.teacher.fsanet`). With both, :class:`TeacherPair` applies the rule
 chosen by measurement (docs/DATA_PROFILE.md, "Two teachers"): on the 4 true-labelled AFLW2000-3D
 samples the Face Landmarker errs 3.79 deg, FSA-Net 4.54, their average 4.03 (this rule 3.73); on profiled held-out
 faces (how well each follows a known turn) the average is best up to 60 deg of yaw (0-30: 3.14 vs
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.data.teacher import Teacher, load_teacher
+from mnn_edge.data.teacher.fsanet import Teacher, load_teacher
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.geometry import euler_to_matrix, matrix_to_euler
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnn_edge.data.mesh import Material
-from mnn_edge.data.synth_scene import hair_colour, skin_tone
+from mnn_edge.data.synth.head_mesh import Material
+from mnn_edge.data.synth.scene import hair_colour, skin_tone
 from mnn_edge.meanface import mean_face
 
 _UPPER_LIDS = ((36, 37, 38, 39), (42, 43, 44, 45))

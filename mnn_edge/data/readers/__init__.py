@@ -1,8 +1,9 @@
 """Dataset readers: every supported format becomes a list of :class:`FaceSample`.
 
 ``read_dataset(root, fmt)`` is the one entry point. Each format family lives in its own module
-(``readers_mat`` for the ``.jpg`` + ``.mat`` layout of AFLW2000-3D / 300W-LP / synthetic faces,
-``readers_landmarks`` for 300W ``.pts`` / COFW / WFLW, ``readers_biwi`` for Biwi Kinect) and
+(``readers.mat`` for the ``.jpg`` + ``.mat`` layout of AFLW2000-3D / 300W-LP / synthetic faces,
+``readers.landmarks`` for 300W ``.pts`` / COFW / WFLW, ``readers.biwi`` for Biwi Kinect,
+``readers.keypoints_csv`` for keypoint CSV frames; what they share is ``readers.base``) and
 provides two functions: ``list_items(root)`` (the files or annotation lines to read, in a stable
 order) and ``parse_item(item) -> FaceSample`` (raises :class:`SkipFile` with a short reason).
 
@@ -18,41 +19,29 @@ import logging
 import warnings
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from mnn_edge.data.readers.base import (  # noqa: F401 - the package's API: readers and their users import these here
+    OUTSIDE_TOLERANCE,
+    FormatReader,
+    SkipFile,
+    check_sample,
+    image_size,
+    load_image_rgb,
+)
 from mnn_edge.data.sample import FORMATS, FaceSample
 from mnn_edge.errors import MnnEdgeError
 
 log = logging.getLogger(__name__)
 
-# A landmark may lie a little outside the image (a jaw cut by the border is legitimate; the crop
-# pads). Farther than this fraction of the face's landmark-box size, the annotation is broken.
-OUTSIDE_TOLERANCE = 0.5
-
 # AFLW2000-3D protocol: faces with any angle outside +-99 degrees are dropped (Hopenet, FSA-Net,
 # 3DDFA and the MNN paper all report on the 1969 faces that remain).
 PROTOCOL_MAX_ANGLE = 99.0
-
-
-class SkipFile(Exception):
-    """Raised by a format parser: this file/line is unusable, for the short reason given."""
-
-
-@dataclass(frozen=True)
-class FormatReader:
-    """How one format is read: which items exist, and how one item becomes a FaceSample."""
-
-    list_items: Callable[[Path], Sequence]
-    parse_item: Callable[[object], FaceSample]
-    # The identity an item belongs to (a person), for splits that never put one person on both
-    # sides; None where the format does not know it.
-    group_of: Callable[[object], str] | None = None
 
 
 # Person-disjoint hold-out: a group is held out when crc32(group) % 100 < HOLDOUT_PERCENT. A hash,
@@ -61,91 +50,24 @@ HOLDOUT_PERCENT = 15
 SUBSETS = ("train", "heldout")
 
 
-def load_image_rgb(path: str | Path) -> np.ndarray:
-    """Read an image as (H, W, 3) uint8 RGB; gray is replicated, alpha dropped, 16 bit scaled.
-
-    EXIF orientation is deliberately not applied: dataset landmarks refer to the stored pixel
-    array (MATLAB's imread and Pillow's size ignore it too).
-    """
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise MnnEdgeError(f"cannot read image {path}")
-    if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
-    if img.shape[2] == 1:
-        return np.ascontiguousarray(np.repeat(img, 3, axis=2))
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image, reading only its header when Pillow can; raises SkipFile."""
-    if not path.is_file():
-        raise SkipFile("missing image")
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - any failure of the fast path falls back to a full decode
-        pass
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SkipFile("unreadable image")
-    return img.shape[1], img.shape[0]
-
-
-def check_sample(sample: FaceSample) -> None:
-    """Checks common to every format (raises SkipFile): image readable, numbers finite, landmarks
-    inside the image up to :data:`OUTSIDE_TOLERANCE`."""
-    width, height = image_size(Path(sample.image_path))
-    for name in ("angles", "pose", "box", "visibility"):
-        value = getattr(sample, name)
-        if value is not None and not np.all(np.isfinite(value)):
-            raise SkipFile(f"NaN in {name}")
-    if sample.landmarks is None:
-        if sample.box is None:
-            raise SkipFile("no landmarks or box")
-        x0, y0, x1, y1 = sample.box
-        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-        if not (x1 > x0 and y1 > y0 and -0.5 <= cx <= width - 0.5 and -0.5 <= cy <= height - 0.5):
-            raise SkipFile("box outside the image")
-        return
-    lms = np.asarray(sample.landmarks)
-    valid = np.all(np.isfinite(lms), axis=1)
-    if not valid.any():
-        raise SkipFile("NaN in landmarks")
-    pts = lms[valid]
-    extent = float(np.max(pts.max(0) - pts.min(0)))
-    tol = OUTSIDE_TOLERANCE * max(extent, 1.0)
-    lo, hi = -0.5 - tol, np.array([width - 0.5 + tol, height - 0.5 + tol])
-    if np.any(pts < lo) or np.any(pts > hi):
-        raise SkipFile("landmarks outside the image")
-
-
 def _reader(fmt: str) -> FormatReader:
     # Imported here so that reading one format does not import the others' dependencies.
     if fmt in ("synthetic", "aflw2000", "300wlp"):
-        from mnn_edge.data import readers_mat
+        from mnn_edge.data.readers import mat
 
-        return readers_mat.reader(fmt)
+        return mat.reader(fmt)
     if fmt in ("300w", "cofw", "wflw"):
-        from mnn_edge.data import readers_landmarks
+        from mnn_edge.data.readers import landmarks
 
-        return readers_landmarks.reader(fmt)
+        return landmarks.reader(fmt)
     if fmt == "biwi":
-        from mnn_edge.data import readers_biwi
+        from mnn_edge.data.readers import biwi
 
-        return readers_biwi.reader()
+        return biwi.reader()
     if fmt == "keypoints-csv":
-        from mnn_edge.data import readers_csv
+        from mnn_edge.data.readers import keypoints_csv
 
-        return readers_csv.reader()
+        return keypoints_csv.reader()
     raise MnnEdgeError(f"unknown dataset format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
@@ -169,7 +91,7 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
     shows a tqdm bar (300W-LP has 122k files). ``subset`` (``train`` / ``heldout``) keeps one side
     of the person-disjoint split (formats that know the person only). ``pose_labels`` is a file
     written by ``mnn-data pseudo-label``: its angles become the faces' pose labels, marked as the
-    teacher's (:mod:`mnn_edge.data.pose_labels`). Unusable files are skipped and reported in one
+    teacher's (:mod:`mnn_edge.data.readers.pose_labels`). Unusable files are skipped and reported in one
     warning; MnnEdgeError when the folder does not exist, the format is unknown, or nothing
     usable is left.
     """
@@ -217,7 +139,7 @@ def read_dataset(root: str | Path, fmt: str, limit: int | None = None, progress:
     if not samples:
         raise MnnEdgeError(f"no usable {fmt} faces under {root}: {summarize_skips(skipped, seen)}")
     if pose_labels is not None:
-        from mnn_edge.data.pose_labels import attach_pose_labels
+        from mnn_edge.data.readers.pose_labels import attach_pose_labels
 
         attach_pose_labels(samples, pose_labels, root)
     return samples

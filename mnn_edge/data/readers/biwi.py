@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.data.readers import FormatReader, SkipFile
+from mnn_edge.data.readers.base import FormatReader, SkipFile
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.geometry import matrix_to_euler
 

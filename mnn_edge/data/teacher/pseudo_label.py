@@ -2,7 +2,7 @@
 
 Labels are appended to ``OUT.partial`` as they are made; a run that finds a ``.partial`` with the
 same header (same teacher files, crop and data) keeps its labels and does only the rest. The
-finished file gets its footer and then its final name (:mod:`mnn_edge.data.pose_labels`).
+finished file gets its footer and then its final name (:mod:`mnn_edge.data.readers.pose_labels`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from mnn_edge.data.pose_labels import label_key, make_header, partial_path, read_partial
 from mnn_edge.data.readers import load_image_rgb, read_dataset
-from mnn_edge.data.teachers import open_teachers
+from mnn_edge.data.readers.pose_labels import label_key, make_header, partial_path, read_partial
+from mnn_edge.data.teacher import open_teachers
 from mnn_edge.errors import MnnEdgeError
 
 FLUSH_EVERY = 32  # faces between flushes of the partial file: a kill loses at most this many
@@ -27,7 +27,7 @@ def _label_line(key: str, angles) -> str:
 
 def pseudo_label(teacher_dirs: list[Path], data: Path, fmt: str, out: Path, margin: float | None = None,
                  force: bool = False, progress: bool = True) -> tuple[int, int, int]:
-    """Label every face of ``data`` with one teacher or two combined (:mod:`mnn_edge.data.teachers`);
+    """Label every face of ``data`` with one teacher or two combined (:mod:`mnn_edge.data.teacher`);
     returns (faces labelled in this run, faces resumed, faces no teacher could read)."""
     if out.exists() and not force:
         raise MnnEdgeError(f"{out} already exists; pass --force to label again")

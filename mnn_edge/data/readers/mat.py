@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.data.readers import FormatReader, SkipFile
+from mnn_edge.data.readers.base import FormatReader, SkipFile
 from mnn_edge.data.sample import FaceSample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

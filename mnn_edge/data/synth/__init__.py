@@ -18,13 +18,13 @@ import cv2
 import numpy as np
 import scipy.io
 
-from mnn_edge.data.mesh import HeadMesh, Material, head_mesh, vertex_normals
 from mnn_edge.data.raster import Raster, interpolate, rasterize
 from mnn_edge.data.sample import FaceSample
-from mnn_edge.data.synth_look import Light, Look, albedo, hair_albedo, hat_albedo, shade, skin_vertex_colours
-from mnn_edge.data.synth_props import draw_glasses
-from mnn_edge.data.synth_scene import background, camera_artefacts, draw_occluders, smooth_noise
-from mnn_edge.data.synth_shape import deformed_vertices, global_stretch, landmark_displacements, skull_shape
+from mnn_edge.data.synth.head_mesh import HeadMesh, Material, head_mesh, vertex_normals
+from mnn_edge.data.synth.look import Light, Look, albedo, hair_albedo, hat_albedo, shade, skin_vertex_colours
+from mnn_edge.data.synth.props import draw_glasses
+from mnn_edge.data.synth.scene import background, camera_artefacts, draw_occluders, smooth_noise
+from mnn_edge.data.synth.shape import deformed_vertices, global_stretch, landmark_displacements, skull_shape
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import atomic_path
 from mnn_edge.geometry import euler_to_matrix

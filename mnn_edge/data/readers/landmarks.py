@@ -4,7 +4,7 @@ None of them has a head pose; they serve landmark training/evaluation and calibr
 - 300W / iBUG ``.pts``: ``version: 1`` / ``n_points: 68`` / ``{`` / one ``x y`` per line / ``}``,
   1-based pixel coordinates (the iBUG convention); the image is the file of the same stem.
 - COFW: the official release is a MATLAB v7.3 (HDF5) file with the images inside; ``mnn-data cofw``
-  (:mod:`mnn_edge.data.cofw_mat`) unpacks it into the per-image form this reader takes:
+  (:mod:`mnn_edge.data.readers.cofw_mat`) unpacks it into the per-image form this reader takes:
   ``NAME.pts`` in the same syntax with ``n_points: 29``, each line ``x y`` or ``x y occluded``
   (1 = occluded, as COFW's third block of ``phis``), 1-based.
 - WFLW: the annotation list ``list_98pt_rect_attr_{train,test}.txt``; each line holds 196 numbers
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.data.readers import FormatReader, SkipFile
+from mnn_edge.data.readers.base import FormatReader, SkipFile
 from mnn_edge.data.sample import FaceSample
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnn_edge.data.mesh import HeadMesh
+from mnn_edge.data.synth.head_mesh import HeadMesh
 
 _CHIN = np.array([5, 6, 7, 8, 9, 10, 11])
 _CHIN_W = np.array([0.3, 0.55, 0.85, 1.0, 0.85, 0.55, 0.3])
