@@ -143,11 +143,14 @@ def sha256_file(path: str | os.PathLike) -> str:
 PathRole = tuple["str | os.PathLike | None", str]  # (path, what it is for the user: "input video", ...)
 
 
-def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folders_named: bool = False) -> None:
+def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folders_named: bool = False,
+                   outputs_replaced: bool = False) -> None:
     """Refuse, before any work and whatever --force says, an output that is (after symlinks and
     ``..``) one of the command's inputs, the folder an input sits in directly (unless the command
     writes into its output folders only under names of its own: ``output_folders_named``), or
-    another output of the same command: one line naming both."""
+    another output of the same command: one line naming both. ``outputs_replaced``: the outputs
+    are folders replaced as a whole (``mnn-data profile --force``), so an input anywhere inside
+    one would be deleted with it and is refused too."""
     def real(p) -> Path:
         return Path(p).expanduser().resolve()
 
@@ -164,6 +167,9 @@ def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folde
             if out == inp.parent and inp.is_file() and not output_folders_named:
                 raise MnnEdgeError(f"{what} {p} is the folder the {in_what} {inp.name} is in: writing there "
                                    "could replace it; choose another folder")
+            if outputs_replaced and out in inp.parents:
+                raise MnnEdgeError(f"{what} {p} holds the {in_what} {inp}: replacing it would delete the input; "
+                                   "choose another folder")
         for other, other_what in seen:
             if out == other:
                 raise MnnEdgeError(f"{what} and {other_what} are the same file {p}: give each its own path")

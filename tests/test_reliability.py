@@ -933,3 +933,46 @@ def test_eval_and_export_outputs_are_not_their_inputs(random_export, synthetic_d
     out = tmp_path / "same"
     assert run_cli(export_main, ["--onnx", str(model), "--fp16", "--out", str(out), "--triton-repo", str(out)]) == 1
     assert "are the same file" in capsys.readouterr().err
+
+
+def test_report_train_and_data_outputs_are_not_their_inputs(tmp_path, capsys):
+    """mnn-report, mnn-train and mnn-data refuse an output that is (directly, by a symlink, through
+    ``..``) one of their inputs, before any work and --force or not; every input stays as it was."""
+    import re
+
+    bench = tmp_path / "r" / "machine.json"  # a benchmark file kept in the report folder
+    bench.parent.mkdir()
+    bench.write_text("{}")
+    data, teacher, run = tmp_path / "data", tmp_path / "teacher", tmp_path / "run"
+    for folder in (data, teacher, run):
+        folder.mkdir()
+    (data / "synth_000000.jpg").write_bytes(b"face")
+    (teacher / "fsanet.onnx").write_bytes(b"model")
+    (run / "last.pt").write_bytes(b"weights")
+    (tmp_path / "alias.onnx").symlink_to(teacher / "fsanet.onnx")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    cases = [
+        ("mnn-report", ["--bench", str(bench), "--out", str(bench.parent), "--force"],
+         "report file .*machine.json is the --bench file itself"),
+        ("mnn-report", ["--eval", f"fp32={bench}", "--out", str(bench)], "--out .* is the --eval file itself"),
+        ("mnn-train", ["--data", str(data), "--out", str(tmp_path / "x" / ".." / "data")],
+         "--out .* is the training data folder itself"),
+        ("mnn-train", ["--data", str(data), "--init", str(run / "last.pt"), "--out", str(run), "--force"],
+         "run file .*last.pt is the --init checkpoint itself"),
+        ("mnn-data", ["pseudo-label", "--teacher", str(teacher), "--data", str(data), "--out",
+                      str(tmp_path / "alias.onnx"), "--force"], "--out .* is the teacher model itself"),
+        ("mnn-data", ["cofw", "--mat", str(bench), "--out", str(bench), "--force"], "--out .* is the .mat file itself"),
+        ("mnn-data", ["profile", "--data", str(data), "--mesh", str(teacher), "--teacher", str(teacher),
+                      "--out", str(tmp_path), "--force"], "--out .* holds the dataset folder"),
+    ]
+    for command, argv, message in cases:
+        assert run_cli(_cli(command), argv) == 1, argv
+        err = capsys.readouterr().err
+        assert re.search(message, err) and "Traceback" not in err, (argv, err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "x").exists()
+    # Continuing a run from its own last.pt is what --resume is for: not refused as an input.
+    from mnn_edge.train.cli import check_paths
+    from mnn_edge.train.config import build_config
+
+    check_paths(build_config({}, {"data": data, "resume": run / "last.pt", "out": run}), None)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs
+from mnn_edge.fileio import PathRole, check_distinct, claim_outputs
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,15 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher_files(folder: Path) -> list[PathRole]:
+    """The teacher folder and the models in it (what load_teacher reads): none may be written."""
+    return [(folder, "teacher folder"), *((f, "teacher model") for f in sorted(folder.glob("*.onnx")))]
+
+
 def _cofw(args: argparse.Namespace) -> int:
     from mnn_edge.data.cofw_mat import convert_cofw, skips_text
 
+    check_distinct([(args.mat, ".mat file")], [(args.out, "--out")], output_folders_named=True)
     with claim_outputs((args.out, "COFW output folder")):
         written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
     note = f"; skipped {skips_text(skipped)}" if skipped else ""
@@ -67,8 +73,11 @@ def _cofw(args: argparse.Namespace) -> int:
 
 
 def _pseudo_label(args: argparse.Namespace) -> int:
+    from mnn_edge.data.pose_labels import partial_path
     from mnn_edge.data.pseudo_label import pseudo_label
 
+    check_distinct([*_teacher_files(args.teacher), (args.data, "dataset folder")],
+                   [(args.out, "--out"), (partial_path(args.out), "--out's partial file")])
     with claim_outputs((args.out, "teacher labels")):  # two labellers would interleave one partial file
         made, resumed = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
                                      force=args.force, progress=not args.no_progress)
@@ -85,6 +94,11 @@ def _profile(args: argparse.Namespace) -> int:
                         pose_labels=args.pose_labels, subset=args.subset, per_face=args.per_face, seed=args.seed,
                         max_yaw=args.max_yaw, max_pitch=args.max_pitch, depth_scale=args.depth_scale,
                         limit=args.limit, workers=args.workers, force=args.force, progress=not args.no_progress)
+    # --force replaces the whole --out folder once the new one is complete: no input may be inside it.
+    check_distinct([(args.data, "dataset folder"), (args.pose_labels, "pose labels file"), (args.mesh, "mesh folder"),
+                    *_teacher_files(args.teacher)],
+                   [(args.out, "--out"), (partial_folder(args.out), "--out's partial folder")],
+                   output_folders_named=True, outputs_replaced=True)
     with claim_outputs((args.out, "profiled faces folder"), (partial_folder(args.out), "profiled faces folder")):
         summary = write_profiles(cfg)
     dropped = {k: v for k, v in summary["outcomes"].items() if k not in ("written", "kept")}

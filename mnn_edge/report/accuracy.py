@@ -125,10 +125,15 @@ def parse_accuracy(d: object, source: str) -> AccuracySet:
     raise MnnEdgeError(f"{source}: neither an accuracy set ({ACCURACY_SCHEMA}) nor an mnn-eval result")
 
 
+def split_accuracy_spec(spec: str) -> tuple[str, Path]:
+    """``FILE`` -> ("", FILE); ``NAME=FILE`` -> (NAME, FILE)."""
+    name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    return name, Path(file)
+
+
 def load_accuracy(spec: str) -> AccuracySet:
     """``FILE`` or ``NAME=FILE`` (NAME overrides the artifact name for a single mnn-eval result)."""
-    name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
-    p = Path(file)
+    name, p = split_accuracy_spec(spec)
     d = read_json(p, "accuracy JSON")
     if name:
         if not isinstance(d, dict) or "mae" not in d:

@@ -32,6 +32,7 @@ from mnn_edge.train.losses import mnn_losses
 
 LAST = "last.pt"  # fp32 weights + optimizer state, for --resume
 FINAL = "model_fp16.pt"  # fp16 weights only, what ships
+LOG = "log.json"  # one entry per epoch
 
 
 class TrainNet(nn.Module):
@@ -325,7 +326,7 @@ class Trainer:
         if not self.dist.main:
             return
         save_checkpoint(self.checkpoint(), self.out / LAST)
-        write_text_atomic(self.out / "log.json", json.dumps(self.log, indent=1) + "\n")
+        write_text_atomic(self.out / LOG, json.dumps(self.log, indent=1) + "\n")
         if final:
             save_checkpoint(self.checkpoint(half=True), self.out / FINAL, half=True)
 
