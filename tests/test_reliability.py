@@ -976,3 +976,17 @@ def test_report_train_and_data_outputs_are_not_their_inputs(tmp_path, capsys):
     from mnn_edge.train.config import build_config
 
     check_paths(build_config({}, {"data": data, "resume": run / "last.pt", "out": run}), None)
+
+
+def test_a_box_left_of_or_above_the_frame_parses_as_written(random_export, tmp_path, capsys):
+    """``--box -5,10,100,120`` was taken for an unknown option (only ``--box=-5,...`` parsed); a
+    malformed box is one line naming it."""
+    from mnn_edge.run.cli import attach_negative_values, build_parser, config_from_args
+
+    argv = ["--engine", str(random_export / "pose.onnx"), "--images", str(tmp_path), "--no-display"]
+    args = build_parser().parse_args(attach_negative_values([*argv, "--box", "-5,10,100,120", "--box", "-1e9,-.5,1,2"]))
+    assert config_from_args(args).detector.boxes == ((-5.0, 10.0, 100.0, 120.0), (-1e9, -0.5, 1.0, 2.0))
+    for box, words in [("-5,10,100", "--box takes x0,y0,x1,y1 (four numbers), got '-5,10,100'"),
+                       ("nan,0,10,10", "--box nan,0,10,10: every value must be a finite number"),
+                       ("-1,0,inf,10", "must be a finite number"), ("100,10,-5,120", "need x1 > x0")]:
+        _fails_with_one_line(capsys, "mnn-run", [*argv, "--box", box], words)

@@ -10,7 +10,7 @@ from pathlib import Path
 from mnn_edge.cli_util import EXIT_INTERRUPTED, EXIT_TERMINATED, run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run.app import DetectorConfig, RunConfig, SourceKind, run, stream_output_path
-from mnn_edge.run.detect import DetectorKind, parse_box
+from mnn_edge.run.detect import DetectorKind, attach_negative_values, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
 from mnn_edge.run.source_list import FILE, SOURCES_FILE_HELP, AddSource, source_configs
 from mnn_edge.run.track import TrackerConfig
@@ -135,7 +135,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
     cfg = config_from_args(args)
     summary = run(cfg)
     print(summary.timing.table())
