@@ -990,3 +990,18 @@ def test_a_box_left_of_or_above_the_frame_parses_as_written(random_export, tmp_p
                        ("nan,0,10,10", "--box nan,0,10,10: every value must be a finite number"),
                        ("-1,0,inf,10", "must be a finite number"), ("100,10,-5,120", "need x1 > x0")]:
         _fails_with_one_line(capsys, "mnn-run", [*argv, "--box", box], words)
+
+
+def test_the_training_bar_ends_where_the_time_budget_ends_the_run():
+    """4,000 planned steps at 1.545 s each are 1:43 h; a 78-minute budget stops the run near step
+    3,029, so that is the bar's total (and its ETA) once the pace is known."""
+    from mnn_edge.train.loop import expected_end_step
+
+    budget = 78 * 60.0
+    assert expected_end_step(4000, 0, 0.0, budget, 0, 0.0) == 4000  # no pace measured yet
+    assert 3025 <= expected_end_step(4000, 100, 154.5, budget, 100, 154.5) <= 3035
+    assert expected_end_step(4000, 100, 154.5, None, 100, 154.5) == 4000  # no budget: the planned steps
+    assert expected_end_step(4000, 100, 154.5, 10 * budget, 100, 154.5) == 4000  # the steps end it first
+    # A resumed run: the clock carried over (elapsed) counts, the pace is this session's own.
+    assert expected_end_step(4000, 3000, budget - 3.0, budget, 10, 15.45) == 3002
+    assert expected_end_step(4000, 3000, budget + 60, budget, 10, 15.45) == 3000  # budget already used

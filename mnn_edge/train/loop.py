@@ -97,6 +97,17 @@ def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
     return cfg.lr * warm * cos
 
 
+def expected_end_step(total_steps: int, step: int, elapsed_s: float, budget_s: float | None,
+                      session_steps: int, session_s: float) -> int:
+    """The step the run will stop at, for the progress bar: the planned steps, or fewer when the
+    time budget (max_minutes) runs out first, at the pace of this session's steps so far. Without
+    it the bar said 4,000 steps / 1:43 h for a run that stops at 78 minutes."""
+    if budget_s is None or session_steps < 1 or session_s <= 0:
+        return total_steps  # no budget, or no pace measured yet
+    steps_left_in_budget = max(budget_s - elapsed_s, 0.0) * session_steps / session_s
+    return min(total_steps, step + math.ceil(steps_left_in_budget))
+
+
 def train_mode(model: MNN) -> None:
     """``model.train()``, except batch norms whose weights are all frozen: their running statistics
     stay as loaded, so a frozen encoder gives exactly the outputs it gave before the stage."""
@@ -338,7 +349,9 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.dist.main),
                    desc="train", dynamic_ncols=True)
         stage: Stage | None = None
-        last_save = time.monotonic()
+        last_save = session_t0 = time.monotonic()
+        session_step0 = self.step
+        budget_s = 60.0 * cfg.max_minutes if cfg.max_minutes is not None else None
         running: dict[str, float] = {}
         train_mode(self.model)
         try:
@@ -360,6 +373,8 @@ class Trainer:
                 for k, v in terms.items():  # running mean over the epoch, shown on the bar
                     running[k] = running.get(k, v) * 0.9 + v * 0.1
                 bar.set_postfix({"stage": stage.name, "lr": f"{lr:.1e}", **{k: f"{v:.3f}" for k, v in running.items()}})
+                bar.total = expected_end_step(self.total_steps, self.step, self.elapsed(), budget_s,
+                                              self.step - session_step0, time.monotonic() - session_t0)
                 bar.update(1)
                 if self.step % self.steps_per_epoch == 0:
                     self._end_epoch(stage, running, bar)
