@@ -26,7 +26,7 @@ from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.meanface import mean_face
 from mnn_edge.model.network import MNN, init_weights, scale_pose
-from mnn_edge.train.config import Stage, TrainConfig
+from mnn_edge.train.config import Stage, TrainConfig, check_step_memory
 from mnn_edge.train.dataset import CropDataset
 from mnn_edge.train.losses import mnn_losses
 
@@ -88,6 +88,16 @@ def pick_device(name: str, info: DistInfo) -> torch.device:
         torch.cuda.set_device(info.local_rank)
         return torch.device("cuda", info.local_rank)
     return torch.device("cpu")
+
+
+def device_memory_bytes(device: torch.device) -> float | None:
+    """The GPU's memory on CUDA, the machine's RAM on CPU; None where the system does not say."""
+    if device.type == "cuda":
+        return float(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows) or no such name
+        return None
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -177,6 +187,7 @@ class Trainer:
         self.amp = cfg.amp and self.device.type == "cuda"
         self.out = cfg.out
         self._check_out()
+        check_step_memory(cfg, self.device.type, device_memory_bytes(self.device))
 
         sources = cfg.train_sources()
         per_source = [src.read() for src in sources]
