@@ -876,8 +876,13 @@ def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
     from mnn_edge.fileio import read_json
 
     assert run_cli(data_main, ["synth", "--out", str(tmp_path / "s"), "--n", "1", "--size", "100000"]) == 1
-    assert "--size must be 32..2048 px, got 100000" in capsys.readouterr().err
+    assert "--size must be 64..2048 px, got 100000" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    for argv, words in [(["--size", "100000"], "--size must be 64..2048 px"),
+                        (["--n", "100000"], "a sheet of 100000 faces of 128 px in 4 columns would be 512x3200000 px")]:
+        assert run_cli(data_main, ["preview", "--out", str(tmp_path / "p" / "sheet.png"), *argv]) == 1
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(MnnEdgeError, match="nests JSON too deeply"):

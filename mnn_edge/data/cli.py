@@ -25,15 +25,10 @@ class SynthConfig:
     progress: bool  # show a progress bar
 
 
-MAX_SYNTH_SIZE = 2048  # px: a 100000-px face needed 37 GiB for one image and ended in ArrayMemoryError
-
-
 def _synth(cfg: SynthConfig) -> int:
-    from mnn_edge.data.synth import write_synthetic
+    from mnn_edge.data.synth import check_image_size, write_synthetic
 
-    if not 32 <= cfg.size <= MAX_SYNTH_SIZE:
-        raise MnnEdgeError(f"--size must be 32..{MAX_SYNTH_SIZE} px, got {cfg.size}")
-
+    check_image_size(cfg.size)
     if cfg.out.is_dir() and not cfg.force and any(cfg.out.glob("synth_*.jpg")):
         raise MnnEdgeError(f"{cfg.out} already holds synthetic faces; use --force to overwrite them")
     t0 = time.perf_counter()
@@ -47,8 +42,9 @@ def _synth(cfg: SynthConfig) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from mnn_edge.data.synth_preview import write_contact_sheet
+    from mnn_edge.data.synth_preview import check_sheet, write_contact_sheet
 
+    check_sheet(args.n, args.size, args.cols)  # before the claim creates --out's folder
     with claim_outputs((args.out, "contact sheet")):
         path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
                                    landmarks=args.landmarks)
