@@ -92,7 +92,10 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
 
 @contextlib.contextmanager
 def claim_outputs(*outputs: tuple[str | os.PathLike | None, str]) -> Iterator[None]:
-    """:func:`claim_output` on each ``(target, what)`` whose target is not None, for the whole block."""
+    """:func:`claim_output` on each ``(target, what)`` whose target is not None, for the whole block.
+    Two targets that resolve to one path are refused first: the second claim would otherwise
+    fail on the command's own lock and blame "another process" with its own pid."""
+    check_distinct([], list(outputs))
     with contextlib.ExitStack() as stack:
         for target, what in outputs:
             if target is not None:

@@ -1034,3 +1034,23 @@ def test_a_batch_that_cannot_fit_in_memory_is_refused_before_the_data_is_read(tm
     _fails_with_one_line(capsys, "mnn-train", ["--data", str(empty), "--out", str(tmp_path / "run"), "--batch",
                                                "100000", "--device", "cpu"], "batch 100000 needs at least")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_command_colliding_with_itself_says_so(random_export, tmp_path, capsys):
+    """Two outputs of one command on one path blamed "another process (pid N)" with the command's
+    own pid (mnn-build --out X --triton-repo X); now the build's outputs are checked like every
+    other command's, and claim_outputs refuses two of its targets on one path itself."""
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.fileio import claim_outputs
+
+    model = random_export / "pose.onnx"
+    before = model.read_bytes()
+    same = [str(model), "--out", str(tmp_path / "e"), "--triton-repo", str(tmp_path / "x" / ".." / "e")]
+    _fails_with_one_line(capsys, "mnn-build", same, "--triton-repo and --out are the same file")
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export), "--out", str(model), "--force"],
+                         "is the ONNX input itself")
+    assert model.read_bytes() == before and not (tmp_path / "e").exists()
+    with pytest.raises(MnnEdgeError, match="per-face output and JSON output are the same file") as e:
+        with claim_outputs((tmp_path / "o.json", "JSON output"), (tmp_path / "o.json", "per-face output")):
+            pass
+    assert "pid" not in str(e.value)
