@@ -1054,3 +1054,13 @@ def test_a_command_colliding_with_itself_says_so(random_export, tmp_path, capsys
         with claim_outputs((tmp_path / "o.json", "JSON output"), (tmp_path / "o.json", "per-face output")):
             pass
     assert "pid" not in str(e.value)
+
+
+@pytest.mark.parametrize("line", ["out_dir = 5", "timing_cache = [1]"])
+def test_a_build_recipe_path_of_the_wrong_type_is_one_line(line, random_export, tmp_path, capsys):
+    """``out_dir = 5`` in a TensorRT recipe was a TypeError traceback from Path()."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "r"\n[build]\n{line}\n')
+    key = line.split()[0]
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export / "pose.onnx"), "--recipe", str(recipe)],
+                         f"recipe {recipe}: bad value for '{key}': expected a path in quotes")
