@@ -171,8 +171,9 @@ class TrainConfig:
 # (fp32, 68 landmarks, 2 threads): every task (the decoder's 256x256 activations kept for
 # backward) 1.8 / 5.8 / 11.1 GB peak at batch 2 / 8 / 16, i.e. 0.67 GB a face; the encoder-only
 # pose stage of cpu-starter (256/128 px stages frozen) 0.63 / 0.93 GB at batch 2 / 8, 49 MB a face.
-# Rounded down: the check refuses only a batch that cannot fit, never one that might.
-STEP_BYTES_PER_FACE_DECODER = 600e6
+# Rounded well down (the heatmaps scale with the landmark count; 29-point COFW runs hold fewer):
+# the check refuses only a batch that cannot fit, never one that might.
+STEP_BYTES_PER_FACE_DECODER = 500e6
 STEP_BYTES_PER_FACE_ENCODER = 40e6
 # Not measured on a GPU here: float16 activations (AMP) and cuDNN's leaner buffers are assumed to
 # need at least a quarter of the CPU's fp32 figure, deliberately low for the same reason.
