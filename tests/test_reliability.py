@@ -1064,3 +1064,18 @@ def test_a_build_recipe_path_of_the_wrong_type_is_one_line(line, random_export, 
     key = line.split()[0]
     _fails_with_one_line(capsys, "mnn-build", [str(random_export / "pose.onnx"), "--recipe", str(recipe)],
                          f"recipe {recipe}: bad value for '{key}': expected a path in quotes")
+
+
+NOT_MEASUREMENTS = [('"mae": "fast", "n": 5', "mae='fast'"), ('"mae": 1.0, "n": "x"', "n='x'"),
+                    ('"mae": [1, 2], "n": 3', "mae=[1, 2]"), ('"mae": Infinity, "nme": -4, "n": 3', "mae=inf, nme=-4")]
+
+
+@pytest.mark.parametrize(("metrics", "shown"), NOT_MEASUREMENTS)
+def test_accuracy_results_that_are_not_measurements_are_one_line(metrics, shown, tmp_path, capsys):
+    """An mnn-eval result whose numbers are strings or lists was a ValueError/TypeError traceback
+    in mnn-report; Infinity and negative errors were printed in the report as measured."""
+    result = tmp_path / "e.json"
+    result.write_text("{" + metrics + "}")
+    _fails_with_one_line(capsys, "mnn-report", ["--eval", f"pose={result}", "--out", str(tmp_path / "report")],
+                         f"{result}: metrics that are not measurements: {shown}")
+    assert not (tmp_path / "report" / "REPORT.md").exists()
