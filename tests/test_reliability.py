@@ -1079,3 +1079,23 @@ def test_accuracy_results_that_are_not_measurements_are_one_line(metrics, shown,
     _fails_with_one_line(capsys, "mnn-report", ["--eval", f"pose={result}", "--out", str(tmp_path / "report")],
                          f"{result}: metrics that are not measurements: {shown}")
     assert not (tmp_path / "report" / "REPORT.md").exists()
+
+
+def test_calibration_images_the_machine_cannot_hold_are_refused_first(tmp_path, capsys, monkeypatch):
+    """Calibration holds every input at once (0.79 MB a face): ``--calib-synthetic 2000`` on a
+    1 GiB machine is one line before the export writes anything or renders a face, and a folder of
+    122,000 faces without --calib-limit (96 GB) one line before any image is loaded."""
+    from mnn_edge.bench import machine
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.quantize.calibration import check_inputs_fit
+
+    monkeypatch.setattr(machine, "memory_gb", lambda: 1.0)
+    out = tmp_path / "export"
+    _fails_with_one_line(capsys, "mnn-export", ["--random-init", "--int8", "--calib-synthetic", "2000", "--out",
+                                                str(out)], "--calib-synthetic: 2000 calibration images need 2 GB")
+    assert not out.exists()
+    monkeypatch.setattr(machine, "memory_gb", lambda: 23.0)
+    with pytest.raises(MnnEdgeError, match=r"calibration: 122000 calibration images need 96 GB .* has 25 GB; "
+                                           r"calibrate on fewer \(--calib-limit N"):
+        check_inputs_fit(122_000, 256, "calibration")
+    check_inputs_fit(256, 256, "calibration")  # the documented 64-256 passes

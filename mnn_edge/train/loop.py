@@ -92,12 +92,12 @@ def pick_device(name: str, info: DistInfo) -> torch.device:
 
 def device_memory_bytes(device: torch.device) -> float | None:
     """The GPU's memory on CUDA, the machine's RAM on CPU; None where the system does not say."""
+    from mnn_edge.bench.machine import memory_gb
+
     if device.type == "cuda":
         return float(torch.cuda.get_device_properties(device).total_memory)
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # no sysconf (Windows) or no such name
-        return None
+    ram_gib = memory_gb()
+    return None if ram_gib is None else ram_gib * 1024**3
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
