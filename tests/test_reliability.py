@@ -1070,6 +1070,13 @@ NOT_MEASUREMENTS = [('"mae": "fast", "n": 5', "mae='fast'"), ('"mae": 1.0, "n": 
                     ('"mae": [1, 2], "n": 3', "mae=[1, 2]"), ('"mae": Infinity, "nme": -4, "n": 3', "mae=inf, nme=-4")]
 
 
+def test_a_results_document_without_its_sections_is_one_line(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text('{"schema": "mnn-edge-results/1"}')
+    _fails_with_one_line(capsys, "mnn-report", ["--results", str(results), "--out", str(tmp_path / "report")],
+                         f"{results}: the results document has no bench or accuracy section")
+
+
 @pytest.mark.parametrize(("metrics", "shown"), NOT_MEASUREMENTS)
 def test_accuracy_results_that_are_not_measurements_are_one_line(metrics, shown, tmp_path, capsys):
     """An mnn-eval result whose numbers are strings or lists was a ValueError/TypeError traceback
