@@ -197,7 +197,7 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
     """A text file's contents; missing, unreadable or binary is one clear error naming ``what``."""
     p = Path(path)
     try:
-        return p.read_text()
+        return p.read_text(encoding="utf-8")  # JSON and TOML are UTF-8 whatever the locale says
     except FileNotFoundError as e:
         raise MnnEdgeError(f"{what} not found: {p}") from e
     except UnicodeDecodeError as e:
@@ -227,10 +227,8 @@ def read_toml(path: str | os.PathLike, what: str) -> dict:
         except ImportError as e:
             raise MnnEdgeError("reading TOML on Python 3.10 needs tomli: pip install tomli") from e
     p = Path(path)
+    text = read_text_file(p, what)  # missing, a folder or binary: one line (was a traceback for the last two)
     try:
-        with open(p, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"{what} not found: {p}") from e
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise MnnEdgeError(f"{what} {p} is not valid TOML: {e}") from e

@@ -1070,6 +1070,17 @@ NOT_MEASUREMENTS = [('"mae": "fast", "n": 5', "mae='fast'"), ('"mae": 1.0, "n": 
                     ('"mae": [1, 2], "n": 3', "mae=[1, 2]"), ('"mae": Infinity, "nme": -4, "n": 3', "mae=inf, nme=-4")]
 
 
+@pytest.mark.parametrize("kind", ["binary", "folder"])
+def test_a_config_file_that_is_binary_or_a_folder_is_one_line(kind, random_export, tmp_path, capsys):
+    """A binary file or a folder as ``mnn-train --config`` / ``mnn-build --recipe`` was a
+    UnicodeDecodeError / IsADirectoryError traceback."""
+    bad = tmp_path / "c.toml"
+    bad.mkdir() if kind == "folder" else bad.write_bytes(bytes(range(128, 256)))
+    words = "is not a text file" if kind == "binary" else "Is a directory"
+    _fails_with_one_line(capsys, "mnn-train", ["--config", str(bad), "--data", str(tmp_path)], words)
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export / "pose.onnx"), "--recipe", str(bad)], words)
+
+
 def test_a_results_document_without_its_sections_is_one_line(tmp_path, capsys):
     results = tmp_path / "results.json"
     results.write_text('{"schema": "mnn-edge-results/1"}')
