@@ -272,9 +272,10 @@ def _kind(annotation: str) -> str:
     return "other"  # sources, schedule, augment: their own parsers check them
 
 
-def _type_problems(values: dict) -> list[str]:
-    """One line per file value of the wrong type (TOML has types; flags are typed by argparse)."""
-    kinds = {f.name: (_kind(str(f.type)), "None" in str(f.type)) for f in fields(TrainConfig)}
+def _type_problems(values: dict, cls: type = TrainConfig, where: str = "") -> list[str]:
+    """One line per file value of the wrong type (TOML has types; flags are typed by argparse),
+    checked against the fields of ``cls``; ``where`` prefixes the key (``sources[0].``)."""
+    kinds = {f.name: (_kind(str(f.type)), "None" in str(f.type)) for f in fields(cls)}
     wanted = {"text": "a string in quotes", "bool": "true or false", "float": "a number", "int": "a whole number"}
     problems = []
     for key, value in values.items():
@@ -285,7 +286,12 @@ def _type_problems(values: dict) -> list[str]:
               "float": isinstance(value, int | float) and not isinstance(value, bool),
               "int": isinstance(value, int) and not isinstance(value, bool)}[kind]
         if not ok:
-            problems.append(f"{key} must be {wanted[kind]}, got {value!r} ({type(value).__name__})")
+            problems.append(f"{where}{key} must be {wanted[kind]}, got {value!r} ({type(value).__name__})")
+    if cls is not TrainConfig:
+        return problems
+    for i, table in enumerate(values.get("sources") or []):
+        if isinstance(table, dict):  # [[sources]] tables are typed like the top level (data = 5 was a TypeError)
+            problems += _type_problems(table, Source, f"sources[{i}].")
     if "schedule" in values and not isinstance(values["schedule"], str | list):
         got = type(values["schedule"]).__name__
         problems.append(f"schedule must be a preset name or [[schedule]] tables, got {got}")
