@@ -292,6 +292,8 @@ def _type_problems(values: dict, cls: type = TrainConfig, where: str = "") -> li
     for i, table in enumerate(values.get("sources") or []):
         if isinstance(table, dict):  # [[sources]] tables are typed like the top level (data = 5 was a TypeError)
             problems += _type_problems(table, Source, f"sources[{i}].")
+    if isinstance(values.get("augment"), dict):  # flip_prob = "yes" was "'<=' not supported between ..."
+        problems += _type_problems(values["augment"], Augment, "augment.")
     if "schedule" in values and not isinstance(values["schedule"], str | list):
         got = type(values["schedule"]).__name__
         problems.append(f"schedule must be a preset name or [[schedule]] tables, got {got}")
