@@ -121,7 +121,10 @@ def claim_output(target: str | os.PathLike, what: str = "output") -> Iterator[No
 
 @contextlib.contextmanager
 def claim_outputs(*outputs: tuple[str | os.PathLike | None, str]) -> Iterator[None]:
-    """:func:`claim_output` on each ``(target, what)`` whose target is not None, for the whole block."""
+    """:func:`claim_output` on each ``(target, what)`` whose target is not None, for the whole block.
+    Two targets that resolve to one path are refused first: the second claim would otherwise
+    fail on the command's own lock and blame "another process" with its own pid."""
+    check_distinct([], list(outputs))
     with contextlib.ExitStack() as stack:
         for target, what in outputs:
             if target is not None:
@@ -175,11 +178,14 @@ def sha256_file(path: str | os.PathLike) -> str:
 PathRole = tuple["str | os.PathLike | None", str]  # (path, what it is for the user: "input video", ...)
 
 
-def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folders_named: bool = False) -> None:
+def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folders_named: bool = False,
+                   outputs_replaced: bool = False) -> None:
     """Refuse, before any work and whatever --force says, an output that is (after symlinks and
     ``..``) one of the command's inputs, the folder an input sits in directly (unless the command
     writes into its output folders only under names of its own: ``output_folders_named``), or
-    another output of the same command: one line naming both."""
+    another output of the same command: one line naming both. ``outputs_replaced``: the outputs
+    are folders replaced as a whole (``mnn-data profile --force``), so an input anywhere inside
+    one would be deleted with it and is refused too."""
     def real(p) -> Path:
         return Path(p).expanduser().resolve()
 
@@ -196,6 +202,9 @@ def check_distinct(inputs: list[PathRole], outputs: list[PathRole], output_folde
             if out == inp.parent and inp.is_file() and not output_folders_named:
                 raise MnnEdgeError(f"{what} {p} is the folder the {in_what} {inp.name} is in: writing there "
                                    "could replace it; choose another folder")
+            if outputs_replaced and out in inp.parents:
+                raise MnnEdgeError(f"{what} {p} holds the {in_what} {inp}: replacing it would delete the input; "
+                                   "choose another folder")
         for other, other_what in seen:
             if out == other:
                 raise MnnEdgeError(f"{what} and {other_what} are the same file {p}: give each its own path")
@@ -220,7 +229,7 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
     """A text file's contents; missing, unreadable or binary is one clear error naming ``what``."""
     p = Path(path)
     try:
-        return p.read_text()
+        return p.read_text(encoding="utf-8")  # JSON and TOML are UTF-8 whatever the locale says
     except FileNotFoundError as e:
         raise MnnEdgeError(f"{what} not found: {p}") from e
     except UnicodeDecodeError as e:
@@ -250,10 +259,8 @@ def read_toml(path: str | os.PathLike, what: str) -> dict:
         except ImportError as e:
             raise MnnEdgeError("reading TOML on Python 3.10 needs tomli: pip install tomli") from e
     p = Path(path)
+    text = read_text_file(p, what)  # missing, a folder or binary: one line (was a traceback for the last two)
     try:
-        with open(p, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError as e:
-        raise MnnEdgeError(f"{what} not found: {p}") from e
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise MnnEdgeError(f"{what} {p} is not valid TOML: {e}") from e

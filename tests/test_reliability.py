@@ -876,8 +876,13 @@ def test_absurd_sizes_and_nesting_are_one_line(tmp_path, capsys):
     from mnn_edge.fileio import read_json
 
     assert run_cli(data_main, ["synth", "--out", str(tmp_path / "s"), "--n", "1", "--size", "100000"]) == 1
-    assert "--size must be 32..2048 px, got 100000" in capsys.readouterr().err
+    assert "--size must be 64..2048 px, got 100000" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+    for argv, words in [(["--size", "100000"], "--size must be 64..2048 px"),
+                        (["--n", "100000"], "a sheet of 100000 faces of 128 px in 4 columns would be 512x3200000 px")]:
+        assert run_cli(data_main, ["preview", "--out", str(tmp_path / "p" / "sheet.png"), *argv]) == 1
+        assert words in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(MnnEdgeError, match="nests JSON too deeply"):
@@ -933,3 +938,182 @@ def test_eval_and_export_outputs_are_not_their_inputs(random_export, synthetic_d
     out = tmp_path / "same"
     assert run_cli(export_main, ["--onnx", str(model), "--fp16", "--out", str(out), "--triton-repo", str(out)]) == 1
     assert "are the same file" in capsys.readouterr().err
+
+
+def test_report_train_and_data_outputs_are_not_their_inputs(tmp_path, capsys):
+    """mnn-report, mnn-train and mnn-data refuse an output that is (directly, by a symlink, through
+    ``..``) one of their inputs, before any work and --force or not; every input stays as it was."""
+    import re
+
+    bench = tmp_path / "r" / "machine.json"  # a benchmark file kept in the report folder
+    bench.parent.mkdir()
+    bench.write_text("{}")
+    data, teacher, run = tmp_path / "data", tmp_path / "teacher", tmp_path / "run"
+    for folder in (data, teacher, run):
+        folder.mkdir()
+    (data / "synth_000000.jpg").write_bytes(b"face")
+    (teacher / "fsanet.onnx").write_bytes(b"model")
+    (run / "last.pt").write_bytes(b"weights")
+    (tmp_path / "alias.onnx").symlink_to(teacher / "fsanet.onnx")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    cases = [
+        ("mnn-report", ["--bench", str(bench), "--out", str(bench.parent), "--force"],
+         "report file .*machine.json is the --bench file itself"),
+        ("mnn-report", ["--eval", f"fp32={bench}", "--out", str(bench)], "--out .* is the --eval file itself"),
+        ("mnn-train", ["--data", str(data), "--out", str(tmp_path / "x" / ".." / "data")],
+         "--out .* is the training data folder itself"),
+        ("mnn-train", ["--data", str(data), "--init", str(run / "last.pt"), "--out", str(run), "--force"],
+         "run file .*last.pt is the --init checkpoint itself"),
+        ("mnn-data", ["pseudo-label", "--teacher", str(teacher), "--data", str(data), "--out",
+                      str(tmp_path / "alias.onnx"), "--force"], "--out .* is the teacher model itself"),
+        ("mnn-data", ["cofw", "--mat", str(bench), "--out", str(bench), "--force"], "--out .* is the .mat file itself"),
+        ("mnn-data", ["profile", "--data", str(data), "--mesh", str(teacher), "--teacher", str(teacher),
+                      "--out", str(tmp_path), "--force"], "--out .* holds the dataset folder"),
+    ]
+    for command, argv, message in cases:
+        assert run_cli(_cli(command), argv) == 1, argv
+        err = capsys.readouterr().err
+        assert re.search(message, err) and "Traceback" not in err, (argv, err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "x").exists()
+    # Continuing a run from its own last.pt is what --resume is for: not refused as an input.
+    from mnn_edge.train.cli import check_paths
+    from mnn_edge.train.config import build_config
+
+    check_paths(build_config({}, {"data": data, "resume": run / "last.pt", "out": run}), None)
+
+
+def test_a_box_left_of_or_above_the_frame_parses_as_written(random_export, tmp_path, capsys):
+    """``--box -5,10,100,120`` was taken for an unknown option (only ``--box=-5,...`` parsed); a
+    malformed box is one line naming it."""
+    from mnn_edge.run.cli import attach_negative_values, build_parser, config_from_args
+
+    argv = ["--engine", str(random_export / "pose.onnx"), "--images", str(tmp_path), "--no-display"]
+    args = build_parser().parse_args(attach_negative_values([*argv, "--box", "-5,10,100,120", "--box", "-1e9,-.5,1,2"]))
+    assert config_from_args(args).detector.boxes == ((-5.0, 10.0, 100.0, 120.0), (-1e9, -0.5, 1.0, 2.0))
+    for box, words in [("-5,10,100", "--box takes x0,y0,x1,y1 (four numbers), got '-5,10,100'"),
+                       ("nan,0,10,10", "--box nan,0,10,10: every value must be a finite number"),
+                       ("-1,0,inf,10", "must be a finite number"), ("100,10,-5,120", "need x1 > x0")]:
+        _fails_with_one_line(capsys, "mnn-run", [*argv, "--box", box], words)
+
+
+def test_the_training_bar_ends_where_the_time_budget_ends_the_run():
+    """4,000 planned steps at 1.545 s each are 1:43 h; a 78-minute budget stops the run near step
+    3,029, so that is the bar's total (and its ETA) once the pace is known."""
+    from mnn_edge.train.loop import expected_end_step
+
+    budget = 78 * 60.0
+    assert expected_end_step(4000, 0, 0.0, budget, 0, 0.0) == 4000  # no pace measured yet
+    assert 3025 <= expected_end_step(4000, 100, 154.5, budget, 100, 154.5) <= 3035
+    assert expected_end_step(4000, 100, 154.5, None, 100, 154.5) == 4000  # no budget: the planned steps
+    assert expected_end_step(4000, 100, 154.5, 10 * budget, 100, 154.5) == 4000  # the steps end it first
+    # A resumed run: the clock carried over (elapsed) counts, the pace is this session's own.
+    assert expected_end_step(4000, 3000, budget - 3.0, budget, 10, 15.45) == 3002
+    assert expected_end_step(4000, 3000, budget + 60, budget, 10, 15.45) == 3000  # budget already used
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_the_data_is_read(tmp_path, capsys):
+    """``batch = 100000`` (67 TB a step) ended in an out-of-memory kill after the data was read;
+    now one line says what fits. The bound is a measured lower bound: the shipped batch passes."""
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.train.config import PRESETS, TrainConfig, check_step_memory
+
+    gb = 1e9
+    with pytest.raises(MnnEdgeError, match=r"batch 100000 needs at least 50000 GB .* this machine has 23 GB: "
+                                           r"use batch <= 46$"):
+        check_step_memory(TrainConfig(data=tmp_path, batch=100000), "cpu", 23 * gb)
+    check_step_memory(TrainConfig(data=tmp_path, batch=8), "cpu", 23 * gb)  # configs/starter_*.toml on 23 GB
+    check_step_memory(TrainConfig(data=tmp_path, batch=100000), "cpu", None)  # memory unknown: not refused
+    with pytest.raises(MnnEdgeError, match="this GPU has 80 GB: use batch <= 640"):
+        check_step_memory(TrainConfig(data=tmp_path, batch=1000), "cuda", 80 * gb)
+    # An encoder-only schedule keeps far less per face.
+    pose_only = (PRESETS["cpu-starter"][0],)
+    check_step_memory(TrainConfig(data=tmp_path, batch=400, schedule=pose_only), "cpu", 23 * gb)
+    empty = tmp_path / "no_faces_here"
+    empty.mkdir()
+    _fails_with_one_line(capsys, "mnn-train", ["--data", str(empty), "--out", str(tmp_path / "run"), "--batch",
+                                               "100000", "--device", "cpu"], "batch 100000 needs at least")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_command_colliding_with_itself_says_so(random_export, tmp_path, capsys):
+    """Two outputs of one command on one path blamed "another process (pid N)" with the command's
+    own pid (mnn-build --out X --triton-repo X); now the build's outputs are checked like every
+    other command's, and claim_outputs refuses two of its targets on one path itself."""
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.fileio import claim_outputs
+
+    model = random_export / "pose.onnx"
+    before = model.read_bytes()
+    same = [str(model), "--out", str(tmp_path / "e"), "--triton-repo", str(tmp_path / "x" / ".." / "e")]
+    _fails_with_one_line(capsys, "mnn-build", same, "--triton-repo and --out are the same file")
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export), "--out", str(model), "--force"],
+                         "is the ONNX input itself")
+    assert model.read_bytes() == before and not (tmp_path / "e").exists()
+    with pytest.raises(MnnEdgeError, match="per-face output and JSON output are the same file") as e:
+        with claim_outputs((tmp_path / "o.json", "JSON output"), (tmp_path / "o.json", "per-face output")):
+            pass
+    assert "pid" not in str(e.value)
+
+
+@pytest.mark.parametrize("line", ["out_dir = 5", "timing_cache = [1]"])
+def test_a_build_recipe_path_of_the_wrong_type_is_one_line(line, random_export, tmp_path, capsys):
+    """``out_dir = 5`` in a TensorRT recipe was a TypeError traceback from Path()."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'name = "r"\n[build]\n{line}\n')
+    key = line.split()[0]
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export / "pose.onnx"), "--recipe", str(recipe)],
+                         f"recipe {recipe}: bad value for '{key}': expected a path in quotes")
+
+
+NOT_MEASUREMENTS = [('"mae": "fast", "n": 5', "mae='fast'"), ('"mae": 1.0, "n": "x"', "n='x'"),
+                    ('"mae": [1, 2], "n": 3', "mae=[1, 2]"), ('"mae": Infinity, "nme": -4, "n": 3', "mae=inf, nme=-4")]
+
+
+@pytest.mark.parametrize("kind", ["binary", "folder"])
+def test_a_config_file_that_is_binary_or_a_folder_is_one_line(kind, random_export, tmp_path, capsys):
+    """A binary file or a folder as ``mnn-train --config`` / ``mnn-build --recipe`` was a
+    UnicodeDecodeError / IsADirectoryError traceback."""
+    bad = tmp_path / "c.toml"
+    bad.mkdir() if kind == "folder" else bad.write_bytes(bytes(range(128, 256)))
+    words = "is not a text file" if kind == "binary" else "Is a directory"
+    _fails_with_one_line(capsys, "mnn-train", ["--config", str(bad), "--data", str(tmp_path)], words)
+    _fails_with_one_line(capsys, "mnn-build", [str(random_export / "pose.onnx"), "--recipe", str(bad)], words)
+
+
+def test_a_results_document_without_its_sections_is_one_line(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text('{"schema": "mnn-edge-results/1"}')
+    _fails_with_one_line(capsys, "mnn-report", ["--results", str(results), "--out", str(tmp_path / "report")],
+                         f"{results}: the results document has no bench or accuracy section")
+
+
+@pytest.mark.parametrize(("metrics", "shown"), NOT_MEASUREMENTS)
+def test_accuracy_results_that_are_not_measurements_are_one_line(metrics, shown, tmp_path, capsys):
+    """An mnn-eval result whose numbers are strings or lists was a ValueError/TypeError traceback
+    in mnn-report; Infinity and negative errors were printed in the report as measured."""
+    result = tmp_path / "e.json"
+    result.write_text("{" + metrics + "}")
+    _fails_with_one_line(capsys, "mnn-report", ["--eval", f"pose={result}", "--out", str(tmp_path / "report")],
+                         f"{result}: metrics that are not measurements: {shown}")
+    assert not (tmp_path / "report" / "REPORT.md").exists()
+
+
+def test_calibration_images_the_machine_cannot_hold_are_refused_first(tmp_path, capsys, monkeypatch):
+    """Calibration holds every input at once (0.79 MB a face): ``--calib-synthetic 2000`` on a
+    1 GiB machine is one line before the export writes anything or renders a face, and a folder of
+    122,000 faces without --calib-limit (96 GB) one line before any image is loaded."""
+    from mnn_edge.bench import machine
+    from mnn_edge.errors import MnnEdgeError
+    from mnn_edge.quantize.calibration import check_inputs_fit
+
+    monkeypatch.setattr(machine, "memory_gb", lambda: 1.0)
+    out = tmp_path / "export"
+    _fails_with_one_line(capsys, "mnn-export", ["--random-init", "--int8", "--calib-synthetic", "2000", "--out",
+                                                str(out)], "--calib-synthetic: 2000 calibration images need 2 GB")
+    assert not out.exists()
+    monkeypatch.setattr(machine, "memory_gb", lambda: 23.0)
+    with pytest.raises(MnnEdgeError, match=r"calibration: 122000 calibration images need 96 GB .* has 25 GB; "
+                                           r"calibrate on fewer \(--calib-limit N"):
+        check_inputs_fit(122_000, 256, "calibration")
+    check_inputs_fit(256, 256, "calibration")  # the documented 64-256 passes

@@ -145,7 +145,7 @@ def test_cli_writes_n_pairs_and_refuses_to_overwrite(tmp_path, capsys):
 @pytest.mark.parametrize("kwargs, message", [
     ({"n": 0}, "positive"),
     ({"n": -3}, "positive"),
-    ({"n": 2, "image_size": 16}, "at least"),
+    ({"n": 2, "image_size": 16}, "must be 64..2048 px"),
     ({"n": 2, "workers": 0}, "workers"),
 ])
 def test_bad_arguments_raise_clear_errors(tmp_path, kwargs, message):

@@ -187,7 +187,12 @@ def test_config_values_of_the_wrong_type_are_all_named_before_any_work():
                          ({"data": "d", "augment": {"scale_range": "big"}}, "scale_range must be two numbers"),
                          ({"data": "d", "schedule": {"a": 1}}, "schedule must be a preset name"),
                          ({"data": "d", "schedule": [1]}, "schedule stage 0: a table expected"),
-                         ({"data": "d", "sources": "x"}, "sources must be")):
+                         ({"data": "d", "sources": "x"}, "sources must be"),
+                         # [[sources]] tables are typed too (were TypeError/ValueError tracebacks)
+                         ({"sources": [{"data": 5}]}, r"sources\[0\]\.data must be a string in quotes, got 5"),
+                         ({"sources": [{"data": "d", "weight": "x"}]}, r"sources\[0\]\.weight must be a number"),
+                         ({"sources": [{"data": "d", "limit": "7"}]}, r"sources\[0\]\.limit must be a whole number"),
+                         ({"data": "d", "augment": {"flip_prob": "yes"}}, r"augment\.flip_prob must be a number")):
         with pytest.raises(MnnEdgeError, match=message):
             build_config(bad, {})
     assert build_config({"data": "d", "lr": 1, "max_minutes": None}, {}).lr == 1  # an int is a number

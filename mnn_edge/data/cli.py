@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs
+from mnn_edge.fileio import PathRole, check_distinct, claim_outputs
 
 
 @dataclass(frozen=True)
@@ -26,15 +26,10 @@ class SynthConfig:
     progress: bool  # show a progress bar
 
 
-MAX_SYNTH_SIZE = 2048  # px: a 100000-px face needed 37 GiB for one image and ended in ArrayMemoryError
-
-
 def _synth(cfg: SynthConfig) -> int:
-    from mnn_edge.data.synth import write_synthetic
+    from mnn_edge.data.synth import check_image_size, write_synthetic
 
-    if not 32 <= cfg.size <= MAX_SYNTH_SIZE:
-        raise MnnEdgeError(f"--size must be 32..{MAX_SYNTH_SIZE} px, got {cfg.size}")
-
+    check_image_size(cfg.size)
     if cfg.out.is_dir() and not cfg.force and any(cfg.out.glob("synth_*.jpg")):
         raise MnnEdgeError(f"{cfg.out} already holds synthetic faces; use --force to overwrite them")
     t0 = time.perf_counter()
@@ -48,8 +43,9 @@ def _synth(cfg: SynthConfig) -> int:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from mnn_edge.data.synth.preview import write_contact_sheet
+    from mnn_edge.data.synth.preview import check_sheet, write_contact_sheet
 
+    check_sheet(args.n, args.size, args.cols)  # before the claim creates --out's folder
     with claim_outputs((args.out, "contact sheet")):
         path = write_contact_sheet(args.out, n=args.n, seed=args.seed, image_size=args.size, cols=args.cols,
                                    landmarks=args.landmarks)
@@ -57,9 +53,17 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _teacher_files(folder: Path) -> list[PathRole]:
+    """The teacher folder and the model files in it (FSA-Net's .onnx, the Face Landmarker's .task and
+    mesh): none may be written."""
+    models = sorted(f for pattern in ("*.onnx", "*.task", "*.obj") for f in folder.glob(pattern))
+    return [(folder, "teacher folder"), *((f, "teacher model") for f in models)]
+
+
 def _cofw(args: argparse.Namespace) -> int:
     from mnn_edge.data.readers.cofw_mat import convert_cofw, skips_text
 
+    check_distinct([(args.mat, ".mat file")], [(args.out, "--out")], output_folders_named=True)
     with claim_outputs((args.out, "COFW output folder")):
         written, skipped = convert_cofw(args.mat, args.out, force=args.force, progress=not args.no_progress)
     note = f"; skipped {skips_text(skipped)}" if skipped else ""
@@ -68,8 +72,12 @@ def _cofw(args: argparse.Namespace) -> int:
 
 
 def _pseudo_label(args: argparse.Namespace) -> int:
+    from mnn_edge.data.readers.pose_labels import partial_path
     from mnn_edge.data.teacher.pseudo_label import pseudo_label
 
+    teachers = [role for folder in args.teacher for role in _teacher_files(folder)]
+    check_distinct([*teachers, (args.data, "dataset folder")],
+                   [(args.out, "--out"), (partial_path(args.out), "--out's partial file")])
     with claim_outputs((args.out, "teacher labels")):  # two labellers would interleave one partial file
         made, resumed, unread = pseudo_label(args.teacher, args.data, args.format, args.out, margin=args.margin,
                                              force=args.force, progress=not args.no_progress)
@@ -87,6 +95,11 @@ def _profile(args: argparse.Namespace) -> int:
                         pose_labels=args.pose_labels, subset=args.subset, per_face=args.per_face, seed=args.seed,
                         max_yaw=args.max_yaw, max_pitch=args.max_pitch, depth_scale=args.depth_scale,
                         limit=args.limit, workers=args.workers, force=args.force, progress=not args.no_progress)
+    # --force replaces the whole --out folder once the new one is complete: no input may be inside it.
+    check_distinct([(args.data, "dataset folder"), (args.pose_labels, "pose labels file"), (args.mesh, "mesh folder"),
+                    *_teacher_files(args.teacher)],
+                   [(args.out, "--out"), (partial_folder(args.out), "--out's partial folder")],
+                   output_folders_named=True, outputs_replaced=True)
     with claim_outputs((args.out, "profiled faces folder"), (partial_folder(args.out), "profiled faces folder")):
         summary = write_profiles(cfg)
     dropped = {k: v for k, v in summary["outcomes"].items() if k not in ("written", "kept")}

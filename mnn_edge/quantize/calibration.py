@@ -154,11 +154,25 @@ def check_count(n: int, what: str) -> None:
                       "will fit these images rather than the data the model will see", stacklevel=2)
 
 
+def check_inputs_fit(n: int, input_size: int, what: str) -> None:
+    """Calibration holds every input at once, (N, 3, S, S) float32 (0.79 MB a face at 256 px):
+    refuse, before rendering or loading any, a count the machine's RAM cannot hold (a 122k-image
+    folder without --calib-limit needed 96 GB and ended in an out-of-memory kill)."""
+    from mnn_edge.bench.machine import memory_gb
+
+    need, ram_gib = n * 3 * input_size ** 2 * 4, memory_gb()
+    if ram_gib is not None and need > ram_gib * 1024**3:
+        raise MnnEdgeError(f"{what}: {n} calibration images need {need / 1e9:.0f} GB as network inputs but this "
+                           f"machine has {ram_gib * 1.073741824:.0f} GB; calibrate on fewer (--calib-limit N or "
+                           "--calib-synthetic N: 64-256 is a good range)")
+
+
 def inputs_from_samples(samples: Sequence, meta: ModelMetadata, progress: bool = True) -> np.ndarray:
     """FaceSamples -> (N, 3, S, S) float32, through the standard crop and the artifact's normalisation."""
     from mnn_edge.data.crop import crop_sample
     from mnn_edge.data.readers import load_image_rgb
 
+    check_inputs_fit(len(samples), meta.input_size, "calibration")
     crops = []
     for s in tqdm(samples, desc="calibration crops", unit="img", disable=not progress):
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mnn_edge.artifact import ArtifactName, Flavour, ModelMetadata, Precision
+from mnn_edge.artifact import INPUT_SIZE, ArtifactName, Flavour, ModelMetadata, Precision
 from mnn_edge.artifact.onnx_io import get_metadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import refuse_existing
@@ -51,6 +51,9 @@ class Calibration:
         if sum(x is not None for x in (self.folder, self.synthetic, self.random)) != 1:
             raise MnnEdgeError("choose one calibration source: --calib DIR or --calib-synthetic N "
                                "(or --ranges to reuse a range table)")
+        for n, flag in ((self.synthetic, "--calib-synthetic"), (self.random, "--calib-random")):
+            if n is not None:  # before the export and hours of rendering, not after
+                cal.check_inputs_fit(n, INPUT_SIZE, flag)
 
     def describe(self) -> str:
         if self.folder is not None:

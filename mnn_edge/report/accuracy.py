@@ -64,17 +64,26 @@ def data_caption(sets: list[AccuracySet]) -> str:
     return f"accuracy: {', '.join(parts)}, {d.get('n', '?')} faces, {labels}"
 
 
-def clean_metrics(d: dict) -> dict[str, float | int | None]:
-    """Keep METRIC_KEYS, NaN -> None, floats rounded to DECIMALS (see the module docstring)."""
+def clean_metrics(d: dict, source: str = "accuracy results") -> dict[str, float | int | None]:
+    """Keep METRIC_KEYS, NaN (not measured) -> None, floats rounded to DECIMALS (see the module
+    docstring). Anything else that is not a finite number >= 0 (a string, a list, Infinity, a
+    negative error; ``n`` not a whole number) is one line naming ``source``, not a traceback or a
+    report row printing it."""
     out: dict[str, float | int | None] = {}
+    bad = []
     for key in METRIC_KEYS:
         v = d.get(key)
         if v is None or (isinstance(v, float) and math.isnan(v)):
             out[key] = None
+        elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0 \
+                or (key == "n" and v != int(v)):
+            bad.append(f"{key}={v!r}")
         elif key == "n":
             out[key] = int(v)
         else:
             out[key] = round(float(v), DECIMALS)
+    if bad:
+        raise MnnEdgeError(f"{source}: metrics that are not measurements: {', '.join(bad)}")
     return out
 
 
@@ -111,8 +120,9 @@ def parse_accuracy(d: object, source: str) -> AccuracySet:
         raise MnnEdgeError(f"{source}: expected a JSON object")
     if d.get("schema") == ACCURACY_SCHEMA:
         try:
-            results = tuple(AccuracyResult(r["name"], r["artifact"], clean_metrics(r["metrics"])) for r in d["results"])
-        except (KeyError, TypeError) as e:
+            results = tuple(AccuracyResult(r["name"], r["artifact"], clean_metrics(r["metrics"], source))
+                            for r in d["results"])
+        except (KeyError, TypeError, AttributeError) as e:  # a result or its metrics not a table
             raise MnnEdgeError(f"{source}: malformed accuracy result ({e})") from e
         return AccuracySet(results, d.get("data", {}))
     if "mae" in d:  # a single mnn-eval --json result
@@ -120,18 +130,24 @@ def parse_accuracy(d: object, source: str) -> AccuracySet:
         if not artifact:
             raise MnnEdgeError(f"{source}: this mnn-eval result does not say which artifact it measured; "
                                "pass it as NAME=FILE (NAME as in the benchmark table, e.g. pose.int8=eval.json)")
-        return AccuracySet((AccuracyResult(artifact_key(artifact), str(artifact), clean_metrics(d)),),
+        return AccuracySet((AccuracyResult(artifact_key(artifact), str(artifact), clean_metrics(d, source)),),
                            {"source": source})
     raise MnnEdgeError(f"{source}: neither an accuracy set ({ACCURACY_SCHEMA}) nor an mnn-eval result")
 
 
+def split_accuracy_spec(spec: str) -> tuple[str, Path]:
+    """``FILE`` -> ("", FILE); ``NAME=FILE`` -> (NAME, FILE)."""
+    name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    return name, Path(file)
+
+
 def load_accuracy(spec: str) -> AccuracySet:
     """``FILE`` or ``NAME=FILE`` (NAME overrides the artifact name for a single mnn-eval result)."""
-    name, _, file = spec.rpartition("=") if "=" in spec else ("", "", spec)
-    p = Path(file)
+    name, p = split_accuracy_spec(spec)
     d = read_json(p, "accuracy JSON")
     if name:
         if not isinstance(d, dict) or "mae" not in d:
             raise MnnEdgeError(f"{p}: NAME=FILE takes one mnn-eval --json result")
-        return AccuracySet((AccuracyResult(name, str(d.get("artifact", "")), clean_metrics(d)),), {"source": str(p)})
+        return AccuracySet((AccuracyResult(name, str(d.get("artifact", "")), clean_metrics(d, str(p))),),
+                           {"source": str(p)})
     return parse_accuracy(d, str(p))

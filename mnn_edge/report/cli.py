@@ -17,9 +17,22 @@ from mnn_edge.bench.suite import parse_batches
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs
-from mnn_edge.report.make import ReportConfig, make_report
+from mnn_edge.fileio import check_distinct, claim_outputs
+from mnn_edge.report.accuracy import split_accuracy_spec
+from mnn_edge.report.make import MACHINE_NAME, PLOT_NAME, REPORT_NAME, RESULTS_NAME, ReportConfig, make_report
 from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig
+
+
+def check_paths(args: argparse.Namespace, pipeline: PipelineConfig | None) -> None:
+    """No file the report writes (REPORT.md, tradeoff.png, machine.json, results.json) may be a file
+    it reads, --force or not: ``--bench out/machine.json --force`` would read the benchmark and
+    then write the machine record over it."""
+    inputs = [*((p, "--results file") for p in args.results), *((p, "--bench file") for p in args.bench),
+              *((split_accuracy_spec(s)[1], "--eval file") for s in args.evals),
+              (args.from_checkpoint, "checkpoint")]
+    names = [REPORT_NAME, PLOT_NAME, MACHINE_NAME] + ([RESULTS_NAME] if pipeline is not None else [])
+    outputs = [(args.out, "--out"), *((args.out / n, "report file") for n in names)]
+    check_distinct(inputs, outputs, output_folders_named=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +84,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None) -> Report
     elif not (args.results or args.bench or args.evals):
         raise MnnEdgeError("nothing to report: pass --results/--bench/--eval files, or --from-checkpoint CKPT")
     words = sys.argv[1:] if argv is None else argv
+    check_paths(args, pipeline)
     return ReportConfig(results=tuple(args.results), bench=tuple(args.bench), evals=tuple(args.evals),
                         pipeline=pipeline, out=args.out, force=args.force,
                         command="mnn-report " + " ".join(shlex.quote(w) for w in words))

@@ -126,6 +126,9 @@ def load_results(path: Path) -> tuple[BenchRun, AccuracySet, dict]:
     if not isinstance(doc, dict) or doc.get("schema") != RESULTS_SCHEMA:
         raise MnnEdgeError(f"{path}: not a results document ({RESULTS_SCHEMA}); pass benchmark files with "
                            "--bench and accuracy files with --eval")
+    missing = [k for k in ("bench", "accuracy") if k not in doc]
+    if missing:  # was a KeyError traceback
+        raise MnnEdgeError(f"{path}: the results document has no {' or '.join(missing)} section")
     return validate(doc["bench"], f"{path} bench"), parse_accuracy(doc["accuracy"], f"{path} accuracy"), doc
 
 

@@ -6,11 +6,11 @@ import sys
 
 from mnn_edge.cli_util import EXIT_INTERRUPTED, EXIT_TERMINATED, run_cli
 from mnn_edge.run.app import run, stream_output_path
-from mnn_edge.run.options import build_parser, config_from_args
+from mnn_edge.run.options import run_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = config_from_args(build_parser().parse_args(argv))
+    cfg = run_config(sys.argv[1:] if argv is None else argv)
     summary = run(cfg)
     print(summary.timing.table())
     ends = ("terminated (SIGTERM)" if summary.terminated else "interrupted") if summary.interrupted else \

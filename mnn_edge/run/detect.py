@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass
 from enum import Enum
@@ -192,8 +193,7 @@ class FixedBoxDetector:
         if not boxes:
             raise MnnEdgeError("the box detector needs at least one --box x0,y0,x1,y1")
         for b in boxes:
-            if not (b[2] > b[0] and b[3] > b[1]):
-                raise MnnEdgeError(f"--box {','.join(f'{v:g}' for v in b)}: need x1 > x0 and y1 > y0")
+            check_box_corners(b)
         self.boxes = [np.asarray(b, dtype=np.float64) for b in boxes]
         self._warned: set[tuple[int, int, int]] = set()
 
@@ -212,7 +212,8 @@ class FixedBoxDetector:
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
-    """'x0,y0,x1,y1' -> four floats (the --box flag)."""
+    """'x0,y0,x1,y1' -> four finite floats (the --box flag). Values off the frame (negative, huge)
+    are kept: the detector clips them and warns once."""
     parts = text.replace(" ", "").split(",")
     try:
         values = tuple(float(p) for p in parts)
@@ -220,4 +221,26 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         values = ()
     if len(values) != 4:
         raise MnnEdgeError(f"--box takes x0,y0,x1,y1 (four numbers), got '{text}'")
-    return values  # type: ignore[return-value]
+    if not all(math.isfinite(v) for v in values):  # nan/inf would pass float() and break the clipping
+        raise MnnEdgeError(f"--box {text}: every value must be a finite number of pixels")
+    return check_box_corners(values)  # type: ignore[arg-type]
+
+
+def check_box_corners(b: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """Top-left then bottom-right: checked when the flag is parsed (before any model or source is
+    opened) and again by FixedBoxDetector for boxes given in code."""
+    if not (b[2] > b[0] and b[3] > b[1]):
+        raise MnnEdgeError(f"--box {','.join(f'{v:g}' for v in b)}: need x1 > x0 and y1 > y0")
+    return b
+
+
+def attach_negative_values(argv: list[str], flags: tuple[str, ...] = ("--box",)) -> list[str]:
+    """``--box -5,10,100,120`` -> ``--box=-5,10,100,120``: argparse takes a word that starts with
+    '-' and is not a plain number for an option, so a box left of the frame only parsed as --box=."""
+    out: list[str] = []
+    for word in argv:
+        if out and out[-1] in flags and len(word) > 1 and word[0] == "-" and (word[1].isdigit() or word[1] == "."):
+            out[-1] = f"{out[-1]}={word}"
+        else:
+            out.append(word)
+    return out

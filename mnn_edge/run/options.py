@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run.app import DetectorConfig, RunConfig, SourceKind
-from mnn_edge.run.detect import DetectorKind, parse_box
+from mnn_edge.run.detect import DetectorKind, attach_negative_values, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
 from mnn_edge.run.source_list import FILE, SOURCES_FILE_HELP, AddSource, source_configs
 from mnn_edge.run.track import TrackerConfig
@@ -139,5 +139,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run_config(argv: list[str]) -> RunConfig:
     """What ``mnn-run ARGV`` would run: benchmarks take their settings this way, so their "defaults"
-    are exactly what a user gets."""
-    return config_from_args(build_parser().parse_args(argv))
+    are exactly what a user gets. ``--box -5,10,...`` is joined to its flag first (argparse would take
+    the negative-leading value for an option)."""
+    return config_from_args(build_parser().parse_args(attach_negative_values(argv)))

@@ -9,7 +9,7 @@ from pathlib import Path
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
-from mnn_edge.fileio import claim_outputs, read_toml
+from mnn_edge.fileio import PathRole, check_distinct, claim_outputs, read_toml
 from mnn_edge.train.config import PRESETS, TrainConfig, build_config
 
 
@@ -74,9 +74,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return build_config(file_values, overrides)
 
 
+def check_paths(cfg: TrainConfig, config_file: Path | None) -> None:
+    """The run folder and its files (last.pt, model_fp16.pt, log.json) are none of the run's inputs,
+    --force or not: ``--init runs/a/last.pt --out runs/a --force`` would overwrite the weights it
+    starts from. Resuming a run's own last.pt is what --resume is for, so that one is allowed."""
+    from mnn_edge.train.loop import FINAL, LAST, LOG
+
+    own_last = (cfg.out / LAST).expanduser().resolve()
+    resume = cfg.resume if cfg.resume is None or cfg.resume.expanduser().resolve() != own_last else None
+    inputs: list[PathRole] = [(config_file, "--config file"), (resume, "--resume checkpoint"),
+                              (cfg.init, "--init checkpoint"), (cfg.val_data, "validation data folder"),
+                              (cfg.val_pose_labels, "validation pose labels")]
+    for src in cfg.train_sources():
+        inputs += [(src.data, "training data folder"), (src.pose_labels, "pose labels file")]
+    outputs = [(cfg.out, "--out"), *((cfg.out / name, "run file") for name in (LAST, FINAL, LOG))]
+    check_distinct(inputs, outputs, output_folders_named=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    check_paths(cfg, args.config)
     from mnn_edge.train.loop import train
 
     saver = int(os.environ.get("RANK", "0")) == 0  # torchrun: rank 0 saves and reports

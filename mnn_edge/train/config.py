@@ -167,6 +167,41 @@ class TrainConfig:
         return clean(asdict(self))
 
 
+# Resident memory one training step adds per face of the batch, measured with mnn-train on CPU
+# (fp32, 68 landmarks, 2 threads): every task (the decoder's 256x256 activations kept for
+# backward) 1.8 / 5.8 / 11.1 GB peak at batch 2 / 8 / 16, i.e. 0.67 GB a face; the encoder-only
+# pose stage of cpu-starter (256/128 px stages frozen) 0.63 / 0.93 GB at batch 2 / 8, 49 MB a face.
+# Rounded well down (the heatmaps scale with the landmark count; 29-point COFW runs hold fewer):
+# the check refuses only a batch that cannot fit, never one that might.
+STEP_BYTES_PER_FACE_DECODER = 500e6
+STEP_BYTES_PER_FACE_ENCODER = 40e6
+# Not measured on a GPU here: float16 activations (AMP) and cuDNN's leaner buffers are assumed to
+# need at least a quarter of the CPU's fp32 figure, deliberately low for the same reason.
+GPU_SHARE_OF_CPU_BYTES = 0.25
+
+
+def step_bytes_per_face(stage: Stage) -> float:
+    """A lower bound of one training step's memory per face in ``stage``: a stage that trains the
+    decoder with nothing frozen keeps every activation for backward."""
+    return STEP_BYTES_PER_FACE_DECODER if stage.weights.needs_decoder and not stage.freeze \
+        else STEP_BYTES_PER_FACE_ENCODER
+
+
+def check_step_memory(cfg: TrainConfig, device_type: str, memory_bytes: float | None) -> None:
+    """Refuse, before any data is read, a batch whose training step cannot fit in the device's
+    memory (``memory_bytes``: RAM on CPU, the GPU's memory on CUDA; None = unknown, no check):
+    ``batch = 100000`` was an out-of-memory kill after the data had been read."""
+    if memory_bytes is None:
+        return
+    stage = max(cfg.schedule, key=step_bytes_per_face)
+    per_face = step_bytes_per_face(stage) * (GPU_SHARE_OF_CPU_BYTES if device_type == "cuda" else 1.0)
+    if cfg.batch * per_face > memory_bytes:
+        where = "this GPU has" if device_type == "cuda" else "this machine has"
+        raise MnnEdgeError(f"batch {cfg.batch} needs at least {cfg.batch * per_face / 1e9:.0f} GB for one training "
+                           f"step (stage '{stage.name}', {per_face / 1e6:.0f} MB a face) but {where} "
+                           f"{memory_bytes / 1e9:.0f} GB: use batch <= {max(int(memory_bytes // per_face), 2)}")
+
+
 def parse_stages(value) -> tuple[Stage, ...]:
     """A preset name, or a list of tables ``{name, until, weights = {ed, ae, ce_h, ce_v, lnd, mirror}, freeze}``."""
     if isinstance(value, str):
@@ -237,9 +272,10 @@ def _kind(annotation: str) -> str:
     return "other"  # sources, schedule, augment: their own parsers check them
 
 
-def _type_problems(values: dict) -> list[str]:
-    """One line per file value of the wrong type (TOML has types; flags are typed by argparse)."""
-    kinds = {f.name: (_kind(str(f.type)), "None" in str(f.type)) for f in fields(TrainConfig)}
+def _type_problems(values: dict, cls: type = TrainConfig, where: str = "") -> list[str]:
+    """One line per file value of the wrong type (TOML has types; flags are typed by argparse),
+    checked against the fields of ``cls``; ``where`` prefixes the key (``sources[0].``)."""
+    kinds = {f.name: (_kind(str(f.type)), "None" in str(f.type)) for f in fields(cls)}
     wanted = {"text": "a string in quotes", "bool": "true or false", "float": "a number", "int": "a whole number"}
     problems = []
     for key, value in values.items():
@@ -250,7 +286,14 @@ def _type_problems(values: dict) -> list[str]:
               "float": isinstance(value, int | float) and not isinstance(value, bool),
               "int": isinstance(value, int) and not isinstance(value, bool)}[kind]
         if not ok:
-            problems.append(f"{key} must be {wanted[kind]}, got {value!r} ({type(value).__name__})")
+            problems.append(f"{where}{key} must be {wanted[kind]}, got {value!r} ({type(value).__name__})")
+    if cls is not TrainConfig:
+        return problems
+    for i, table in enumerate(values.get("sources") or []):
+        if isinstance(table, dict):  # [[sources]] tables are typed like the top level (data = 5 was a TypeError)
+            problems += _type_problems(table, Source, f"sources[{i}].")
+    if isinstance(values.get("augment"), dict):  # flip_prob = "yes" was "'<=' not supported between ..."
+        problems += _type_problems(values["augment"], Augment, "augment.")
     if "schedule" in values and not isinstance(values["schedule"], str | list):
         got = type(values["schedule"]).__name__
         problems.append(f"schedule must be a preset name or [[schedule]] tables, got {got}")
@@ -292,4 +335,5 @@ def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
     return replace(cfg, **changes)
 
 
-__all__ = ["PRESETS", "Source", "Stage", "TrainConfig", "build_config", "parse_sources", "parse_stages"]
+__all__ = ["PRESETS", "Source", "Stage", "TrainConfig", "build_config", "check_step_memory", "parse_sources",
+           "parse_stages"]

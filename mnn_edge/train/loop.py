@@ -26,12 +26,13 @@ from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.meanface import mean_face
 from mnn_edge.model.network import MNN, init_weights, scale_pose
-from mnn_edge.train.config import Stage, TrainConfig
+from mnn_edge.train.config import Stage, TrainConfig, check_step_memory
 from mnn_edge.train.dataset import CropDataset
 from mnn_edge.train.losses import mnn_losses
 
 LAST = "last.pt"  # fp32 weights + optimizer state, for --resume
 FINAL = "model_fp16.pt"  # fp16 weights only, what ships
+LOG = "log.json"  # one entry per epoch
 
 
 class TrainNet(nn.Module):
@@ -89,11 +90,32 @@ def pick_device(name: str, info: DistInfo) -> torch.device:
     return torch.device("cpu")
 
 
+def device_memory_bytes(device: torch.device) -> float | None:
+    """The GPU's memory on CUDA, the machine's RAM on CPU; None where the system does not say."""
+    from mnn_edge.bench.machine import memory_gb
+
+    if device.type == "cuda":
+        return float(torch.cuda.get_device_properties(device).total_memory)
+    ram_gib = memory_gb()
+    return None if ram_gib is None else ram_gib * 1024**3
+
+
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
     """Linear warm-up, then cosine from ``lr`` to ``lr * min_lr_frac`` over the run's progress."""
     warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0
     cos = cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.lr * warm * cos
+
+
+def expected_end_step(total_steps: int, step: int, elapsed_s: float, budget_s: float | None,
+                      session_steps: int, session_s: float) -> int:
+    """The step the run will stop at, for the progress bar: the planned steps, or fewer when the
+    time budget (max_minutes) runs out first, at the pace of this session's steps so far. Without
+    it the bar said 4,000 steps / 1:43 h for a run that stops at 78 minutes."""
+    if budget_s is None or session_steps < 1 or session_s <= 0:
+        return total_steps  # no budget, or no pace measured yet
+    steps_left_in_budget = max(budget_s - elapsed_s, 0.0) * session_steps / session_s
+    return min(total_steps, step + math.ceil(steps_left_in_budget))
 
 
 def train_mode(model: MNN) -> None:
@@ -165,6 +187,7 @@ class Trainer:
         self.amp = cfg.amp and self.device.type == "cuda"
         self.out = cfg.out
         self._check_out()
+        check_step_memory(cfg, self.device.type, device_memory_bytes(self.device))
 
         sources = cfg.train_sources()
         per_source = [src.read() for src in sources]
@@ -325,7 +348,7 @@ class Trainer:
         if not self.dist.main:
             return
         save_checkpoint(self.checkpoint(), self.out / LAST)
-        write_text_atomic(self.out / "log.json", json.dumps(self.log, indent=1) + "\n")
+        write_text_atomic(self.out / LOG, json.dumps(self.log, indent=1) + "\n")
         if final:
             save_checkpoint(self.checkpoint(half=True), self.out / FINAL, half=True)
 
@@ -337,7 +360,9 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (cfg.progress and self.dist.main),
                    desc="train", dynamic_ncols=True)
         stage: Stage | None = None
-        last_save = time.monotonic()
+        last_save = session_t0 = time.monotonic()
+        session_step0 = self.step
+        budget_s = 60.0 * cfg.max_minutes if cfg.max_minutes is not None else None
         running: dict[str, float] = {}
         train_mode(self.model)
         try:
@@ -359,6 +384,8 @@ class Trainer:
                 for k, v in terms.items():  # running mean over the epoch, shown on the bar
                     running[k] = running.get(k, v) * 0.9 + v * 0.1
                 bar.set_postfix({"stage": stage.name, "lr": f"{lr:.1e}", **{k: f"{v:.3f}" for k, v in running.items()}})
+                bar.total = expected_end_step(self.total_steps, self.step, self.elapsed(), budget_s,
+                                              self.step - session_step0, time.monotonic() - session_t0)
                 bar.update(1)
                 if self.step % self.steps_per_epoch == 0:
                     self._end_epoch(stage, running, bar)

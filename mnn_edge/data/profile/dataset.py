@@ -77,6 +77,8 @@ def render_name(index: int, k: int) -> str:
 
 
 def partial_folder(out: Path) -> Path:
+    if not out.name or out.name == "..":  # --out . or ..: name the folder itself, not ".partial"
+        out = Path(os.path.abspath(out))
     return out.with_name(out.name + ".partial")
 
 

@@ -33,6 +33,7 @@ YAW_RANGE = (-90.0, 90.0)
 PITCH_RANGE = (-45.0, 45.0)
 ROLL_RANGE = (-45.0, 45.0)
 MIN_IMAGE_SIZE = 64
+MAX_IMAGE_SIZE = 2048  # px: a 100000-px face needed 37 GiB for one image and ended in ArrayMemoryError
 GLASSES_P = 0.15  # fraction of faces wearing glasses (a fifth of them sunglasses)
 OCCLUDER_P = 0.35  # fraction of faces with random occluders
 NAME_FORMAT = "synth_{:06d}"
@@ -309,6 +310,12 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+def check_image_size(size: int, what: str = "--size") -> None:
+    """One rendered face's side, before anything is allocated or created."""
+    if not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise MnnEdgeError(f"{what} must be {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE} px, got {size}")
+
+
 def write_synthetic(out: Path, n: int, seed: int, image_size: int = 256, workers: int = 1,
                     progress: bool = True) -> list[Path]:
     """Render ``n`` faces into ``out`` as ``synth_000000.jpg`` + ``.mat``; returns the image paths."""
@@ -317,8 +324,7 @@ def write_synthetic(out: Path, n: int, seed: int, image_size: int = 256, workers
     out = Path(out)
     if int(n) <= 0:
         raise MnnEdgeError(f"number of faces must be positive, got {n}")
-    if int(image_size) < MIN_IMAGE_SIZE:
-        raise MnnEdgeError(f"image size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
+    check_image_size(int(image_size), "image size")
     if int(workers) < 1:
         raise MnnEdgeError(f"workers must be at least 1, got {workers}")
     _check_writable(out)

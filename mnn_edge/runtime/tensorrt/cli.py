@@ -14,7 +14,7 @@ from mnn_edge.artifact.triton import (
 )
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.fileio import claim_outputs
+from mnn_edge.fileio import check_distinct, claim_outputs
 from mnn_edge.runtime.tensorrt.build import build_engine, build_engines_for_export
 from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing, config_from_recipe
 
@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     for src in args.onnx:
         if not src.exists():
             raise MnnEdgeError(f"{src} not found")
+    # Engines and the repository are written under names of their own, so an export folder may
+    # hold them; an output that is an ONNX file, the recipe or the other output is refused.
+    onnx_files = [f for src in args.onnx for f in (sorted(src.glob("*.onnx")) if src.is_dir() else [src])]
+    check_distinct([*((f, "ONNX input") for f in onnx_files), (args.recipe, "recipe")],
+                   [(cfg.out_dir, "--out"), (args.triton_repo, "--triton-repo")], output_folders_named=True)
     with claim_outputs((cfg.out_dir, "engine folder"), (args.triton_repo, "Triton repository")):
         return _build(args, cfg, serving)
 

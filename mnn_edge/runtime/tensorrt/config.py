@@ -86,7 +86,9 @@ def _coerce(name: str, value, path: Path):
         if name == "typing":
             return Typing(value)
         if name in ("timing_cache", "out_dir"):
-            return None if value in ("", None) else Path(value)
+            if not isinstance(value, str):  # out_dir = 5 was a TypeError traceback from Path()
+                raise ValueError(f"expected a path in quotes, got {value!r}")
+            return None if value == "" else Path(value)
         if name in ("min_batch", "opt_batch", "max_batch", "workspace_mib", "dla_core", "optimization_level"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"expected an integer, got {value!r}")
