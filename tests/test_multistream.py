@@ -22,7 +22,7 @@ from test_run_parts import FakeRunner
 
 from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.run import app, cli
+from mnn_edge.run import app, cli, options
 from mnn_edge.run.detect import DetectorKind
 from mnn_edge.run.readers import ThreadedReader, gather
 from mnn_edge.run.sources import Frame
@@ -213,9 +213,9 @@ def test_sources_file_keeps_order_resolves_paths_and_names_a_bad_line(tmp_path, 
     listing = tmp_path / "cams" / "sources.txt"
     listing.parent.mkdir()
     listing.write_text("# lobby\ncamera 0\n\nvideo clips/door.mp4\nimages /data/photos/\ncamera rtsp://cam/1 x\n")
-    args = cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "first.mp4", "--sources", str(listing),
+    args = options.build_parser().parse_args(["--engine", "m.onnx", "--video", "first.mp4", "--sources", str(listing),
                                           "--camera", "2", "--no-display"])
-    cfg = cli.config_from_args(args)
+    cfg = options.config_from_args(args)
     assert [(s.kind.value, s.location) for s in cfg.sources] == [
         ("video", "first.mp4"), ("camera", "0"), ("video", str(listing.parent / "clips/door.mp4")),
         ("images", "/data/photos/"), ("camera", "rtsp://cam/1 x"), ("camera", "2")]
@@ -230,7 +230,7 @@ def test_sources_file_keeps_order_resolves_paths_and_names_a_bad_line(tmp_path, 
     _fails_with_one_line(capsys, ["--engine", "m.onnx", "--sources", str(tmp_path / "no.txt")],
                          "--sources file not found")
     with pytest.raises(MnnEdgeError, match="no source given"):
-        cli.config_from_args(cli.build_parser().parse_args(["--engine", "m.onnx"]))
+        options.config_from_args(options.build_parser().parse_args(["--engine", "m.onnx"]))
 
 
 def test_two_generated_videos_through_the_real_cli(random_export, tmp_path):

@@ -986,7 +986,8 @@ def test_report_train_and_data_outputs_are_not_their_inputs(tmp_path, capsys):
 def test_a_box_left_of_or_above_the_frame_parses_as_written(random_export, tmp_path, capsys):
     """``--box -5,10,100,120`` was taken for an unknown option (only ``--box=-5,...`` parsed); a
     malformed box is one line naming it."""
-    from mnn_edge.run.cli import attach_negative_values, build_parser, config_from_args
+    from mnn_edge.run.detect import attach_negative_values
+    from mnn_edge.run.options import build_parser, config_from_args
 
     argv = ["--engine", str(random_export / "pose.onnx"), "--images", str(tmp_path), "--no-display"]
     args = build_parser().parse_args(attach_negative_values([*argv, "--box", "-5,10,100,120", "--box", "-1e9,-.5,1,2"]))
@@ -1103,16 +1104,16 @@ def test_calibration_images_the_machine_cannot_hold_are_refused_first(tmp_path, 
     """Calibration holds every input at once (0.79 MB a face): ``--calib-synthetic 2000`` on a
     1 GiB machine is one line before the export writes anything or renders a face, and a folder of
     122,000 faces without --calib-limit (96 GB) one line before any image is loaded."""
-    from mnn_edge.bench import machine
+    from mnn_edge import host
     from mnn_edge.errors import MnnEdgeError
     from mnn_edge.quantize.calibration import check_inputs_fit
 
-    monkeypatch.setattr(machine, "memory_gb", lambda: 1.0)
+    monkeypatch.setattr(host, "memory_gb", lambda: 1.0)
     out = tmp_path / "export"
     _fails_with_one_line(capsys, "mnn-export", ["--random-init", "--int8", "--calib-synthetic", "2000", "--out",
                                                 str(out)], "--calib-synthetic: 2000 calibration images need 2 GB")
     assert not out.exists()
-    monkeypatch.setattr(machine, "memory_gb", lambda: 23.0)
+    monkeypatch.setattr(host, "memory_gb", lambda: 23.0)
     with pytest.raises(MnnEdgeError, match=r"calibration: 122000 calibration images need 96 GB .* has 25 GB; "
                                            r"calibrate on fewer \(--calib-limit N"):
         check_inputs_fit(122_000, 256, "calibration")

@@ -291,7 +291,7 @@ def test_smoothing_in_the_pipeline_keeps_a_still_face_still_and_forgets_lost_tra
 
 
 def test_cli_help_and_display_decision(monkeypatch, capsys):
-    from mnn_edge.run import cli
+    from mnn_edge.run import cli, options
 
     with pytest.raises(SystemExit) as e:
         cli.main(["--help"])
@@ -302,10 +302,10 @@ def test_cli_help_and_display_decision(monkeypatch, capsys):
         assert flag in text
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    args = cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "v.mp4"])
-    assert cli.config_from_args(args).display is False  # never a window without a display
+    args = options.build_parser().parse_args(["--engine", "m.onnx", "--video", "v.mp4"])
+    assert options.config_from_args(args).display is False  # never a window without a display
     with pytest.raises(MnnEdgeError, match=">= 1"):
-        cli.config_from_args(cli.build_parser().parse_args(["--engine", "m.onnx", "--video", "v", "--max-faces", "0"]))
+        options.run_config(["--engine", "m.onnx", "--video", "v", "--max-faces", "0"])
 
 
 def test_window_shows_frames_and_q_stops_the_run(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ import sys
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
+from mnn_edge.host import memory_gb
+
 LIBRARIES = ("mnn-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt",
              "opencv-python-headless")
 
@@ -57,17 +59,6 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def memory_gb() -> float | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    return None
 
 
 def gpus(timeout_s: float = 10.0) -> list[dict[str, str]]:

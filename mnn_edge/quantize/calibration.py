@@ -158,7 +158,7 @@ def check_inputs_fit(n: int, input_size: int, what: str) -> None:
     """Calibration holds every input at once, (N, 3, S, S) float32 (0.79 MB a face at 256 px):
     refuse, before rendering or loading any, a count the machine's RAM cannot hold (a 122k-image
     folder without --calib-limit needed 96 GB and ended in an out-of-memory kill)."""
-    from mnn_edge.bench.machine import memory_gb
+    from mnn_edge.host import memory_gb
 
     need, ram_gib = n * 3 * input_size ** 2 * 4, memory_gb()
     if ram_gib is not None and need > ram_gib * 1024**3:

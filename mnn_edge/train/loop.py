@@ -92,7 +92,7 @@ def pick_device(name: str, info: DistInfo) -> torch.device:
 
 def device_memory_bytes(device: torch.device) -> float | None:
     """The GPU's memory on CUDA, the machine's RAM on CPU; None where the system does not say."""
-    from mnn_edge.bench.machine import memory_gb
+    from mnn_edge.host import memory_gb
 
     if device.type == "cuda":
         return float(torch.cuda.get_device_properties(device).total_memory)
