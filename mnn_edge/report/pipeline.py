@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,8 +106,15 @@ def measure(artifacts: list[Path], heldout: Path, cfg: PipelineConfig, command: 
     else:
         samples = read_dataset(heldout, "synthetic", limit=cfg.n_eval)
         data = {"root": str(heldout), "format": "synthetic", "n": len(samples), "seed": cfg.eval_seed}
+    t0 = time.perf_counter()
+    print(f"accuracy: {len(artifacts)} artifact(s) on {len(samples)} faces", file=sys.stderr)
     accuracy = evaluate_set(artifacts, samples, data, progress=cfg.progress)
+    how = f"{cfg.timing.runs} timed runs" if cfg.timing.seconds is None else f"{cfg.timing.seconds:g} s"
+    print(f"accuracy done in {time.perf_counter() - t0:.0f} s; timing: {len(artifacts)} artifact(s) x batch "
+          f"{', '.join(map(str, cfg.batches))}, {how} each, interleaved, in a fresh process", file=sys.stderr)
+    t0 = time.perf_counter()
     bench = bench_in_fresh_process(artifacts, cfg.batches, cfg.timing, cfg.threads, progress=cfg.progress)
+    print(f"timing done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return results_document(bench, accuracy, command, cfg.checkpoint)
 
 
