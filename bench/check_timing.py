@@ -10,7 +10,9 @@ for every artifact, or the script exits 1: a benchmark whose numbers depend on w
 in the same run measures contention, not the model (issue 16). Alone runs go first and last
 (their mean is the reference) so a drift of the machine during the check shows as a spread. A
 last column times each file with a bare ``onnxruntime.InferenceSession.run`` (default options,
-fresh process): what the file costs with no toolkit around it.
+fresh process): what the file costs with no toolkit around it. ``--report RESULTS`` adds the
+latencies a report recorded for the same files (``mnn-report --from-checkpoint``,
+``bench/quantization.py``: their ``results.json``), held to the same tolerance against alone.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ def plain_session_p50(artifact: str, runs: int, warmup: int, batch: int) -> floa
     return float(done.stdout.strip())
 
 
+def report_p50(results: Path, batch: int) -> dict[str, float]:
+    """p50 ms per artifact file name that a results document's benchmark recorded at ``batch``."""
+    doc = json.loads(results.read_text())
+    return {Path(r["artifact"]).name: r["latency_ms"]["p50"] for r in doc["bench"]["records"] if r["batch"] == batch}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifacts", nargs="+", help="artifacts to time (at least two)")
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     p.add_argument("--tolerance", type=float, default=0.10, help="allowed |interleaved / alone - 1|")
+    p.add_argument("--report", type=Path, default=None,
+                   help="a report's results.json: its latencies of the same files are checked too")
     args = p.parse_args(argv)
     if len(args.artifacts) < 2:
         p.error("give at least two artifacts: the check compares each alone with all interleaved")
@@ -83,16 +93,21 @@ def main(argv: list[str] | None = None) -> int:
         alone_last = {a: bench([a], args.runs, args.warmup, args.batch, args.threads, t / "b.json")[a]
                       for a in args.artifacts}
         plain = {a: plain_session_p50(a, args.runs, args.warmup, args.batch) for a in args.artifacts}
+    reported = report_p50(args.report, args.batch) if args.report else {}
     print(f"p50 ms at batch {args.batch}, {args.runs} runs, threads {args.threads} (0 = all cores)")
-    print("| artifact | alone (first, last) | interleaved | interleaved / alone | bare InferenceSession.run |\n"
-          "|---|---|---|---|---|")
+    print("| artifact | alone (first, last) | interleaved | interleaved / alone | bare InferenceSession.run "
+          "| report | report / alone |\n|---|---|---|---|---|---|---|")
     worst = 0.0
     for a in args.artifacts:
         alone = (alone_first[a] + alone_last[a]) / 2
         ratio = together[a] / alone
         worst = max(worst, abs(ratio - 1))
+        rep = reported.get(Path(a).name)
+        if rep is not None:
+            worst = max(worst, abs(rep / alone - 1))
+        rep_cells = f"{rep:.1f} | {rep / alone:.3f}" if rep is not None else "– | –"
         print(f"| {a} | {alone:.1f} ({alone_first[a]:.1f}, {alone_last[a]:.1f}) | {together[a]:.1f} | {ratio:.3f} "
-              f"| {plain[a]:.1f} |")
+              f"| {plain[a]:.1f} | {rep_cells} |")
     ok = worst <= args.tolerance
     print(f"{'PASS' if ok else 'FAIL'}: largest difference {100 * worst:.1f}% (tolerance {100 * args.tolerance:.0f}%)")
     return 0 if ok else 1
