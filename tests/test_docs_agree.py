@@ -39,3 +39,11 @@ def test_training_guide_names_the_same_starter():
     for key in ("aflw", "ytf"):
         assert f"**{h[key]:.2f}°**" in section
     assert f"**{h['nme']:.2f}%**" in section
+
+
+def test_the_screenshot_is_said_to_show_the_shipped_round():
+    h = headline()
+    readme = (ROOT / "README.md").read_text()
+    rounds = {int(r) for r in re.findall(r"starter checkpoint\*{0,2} \(round (\d+)\)", readme)}
+    rounds |= {int(r) for r in re.findall(r"mnn_starter\.pt` round (\d+)", (ROOT / "docs/RUN.md").read_text())}
+    assert rounds == {int(h["round"])}, f"README/RUN.md name round(s) {rounds}, the card round {h['round']:.0f}"
