@@ -27,20 +27,19 @@ from mnn_edge.checkpoint import default_checkpoint_path
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource, aflw2000_protocol
 from mnn_edge.evaluate.baseline import zero_baseline
-from mnn_edge.evaluate.metrics import evaluate_runner, ground_truth_angles
+from mnn_edge.evaluate.metrics import FRONTAL_DEG, evaluate_runner, frontal_only
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.runtime import open_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 YTF = ROOT / "data/real/ytf_keypoints/train"
-FRONTAL_DEG = 10.0
 
 
 def sets(labels: Path, synth_val: Path) -> dict[str, list]:
     """name -> samples, in the order the card lists them."""
     aflw = aflw2000_protocol(DataSource(ROOT / "data/samples/aflw2000", "aflw2000").read())
     held = DataSource(YTF, "keypoints-csv", subset="heldout", pose_labels=labels).read()
-    frontal = [s for s in held if all(abs(a) <= FRONTAL_DEG for a in ground_truth_angles(s))]
+    frontal = frontal_only(held)
     return {"AFLW2000-3D samples (true pose)": aflw,
             "YTF held-out people (pose vs teacher)": held,
             f"YTF held-out, frontal (teacher within +-{FRONTAL_DEG:g} deg)": frontal,

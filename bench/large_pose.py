@@ -21,12 +21,11 @@ from mnn_edge.checkpoint import default_checkpoint_path
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource, aflw2000_protocol
 from mnn_edge.evaluate.large_pose import PITCH_BINS, YAW_BINS, binned_mae, roll_sweep
-from mnn_edge.evaluate.metrics import evaluate_runner, ground_truth_angles
+from mnn_edge.evaluate.metrics import evaluate_runner, frontal_only
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.runtime import open_runner
 
 ROOT = Path(__file__).resolve().parents[1]
-FRONTAL_DEG = 10.0
 
 
 def f2(v: float) -> str:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     profiled = DataSource(args.profiled, "synthetic").read()
     held = DataSource(args.ytf, "keypoints-csv", subset="heldout", pose_labels=args.labels).read()
-    frontal = [s for s in held if all(abs(a) <= FRONTAL_DEG for a in ground_truth_angles(s))]
+    frontal = frontal_only(held)
     aflw = aflw2000_protocol(DataSource(args.aflw, "aflw2000").read())
     with open_runner(args.artifact, device="cpu") as runner:
         prof = evaluate_runner(runner, profiled, progress=False)

@@ -41,3 +41,12 @@ def test_roll_sweep_of_a_model_that_ignores_the_turn(monkeypatch):
     assert res["roll_error"] == pytest.approx(15.0) and res["induced_yaw"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(MnnEdgeError, match="pose labels"):
         roll_sweep(zero_baseline(), [FaceSample(Path("x.png"), landmarks=lms)])
+
+
+def test_frontal_only_keeps_faces_with_every_angle_within_the_bound():
+    from mnn_edge.evaluate.metrics import FRONTAL_DEG, frontal_only
+
+    faces = [FaceSample(Path(f"{i}.png"), angles=np.array(a)) for i, a in
+             enumerate([(9.0, -10.0, 3.0), (11.0, 0.0, 0.0), (0.0, 0.0, -10.5)])] + [FaceSample(Path("n.png"))]
+    assert [f.image_path.name for f in frontal_only(faces)] == ["0.png"] and FRONTAL_DEG == 10.0
+    assert [f.image_path.name for f in frontal_only(faces, 12.0)] == ["0.png", "1.png", "2.png"]

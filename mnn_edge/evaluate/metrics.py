@@ -104,6 +104,14 @@ def ground_truth_angles(sample: FaceSample) -> np.ndarray | None:
     return None
 
 
+FRONTAL_DEG = 10.0  # the card's "frontal" subset: every label angle within this many degrees
+
+
+def frontal_only(samples: list[FaceSample], within_deg: float = FRONTAL_DEG) -> list[FaceSample]:
+    """The faces whose label angles all lie within ``within_deg`` of zero (faces without angles drop)."""
+    return [s for s in samples if (a := ground_truth_angles(s)) is not None and np.all(np.abs(a) <= within_deg)]
+
+
 class _Accumulator:
     def __init__(self):
         self.ang: list[np.ndarray] = []

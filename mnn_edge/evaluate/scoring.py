@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.metrics import EvalResult, evaluate_runner
 
@@ -38,7 +36,7 @@ def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True,
     """The faces to score: the reader's, after the AFLW2000-3D protocol and the ``frontal`` filter
     (both before ``limit``, so N means N faces that count)."""
     from mnn_edge.data.readers import aflw2000_protocol, read_dataset
-    from mnn_edge.evaluate.metrics import ground_truth_angles
+    from mnn_edge.evaluate.metrics import frontal_only
 
     filtered = (protocol and fmt == "aflw2000") or frontal is not None
     samples = read_dataset(data, fmt, None if filtered else limit, subset=subset, pose_labels=pose_labels)
@@ -47,7 +45,7 @@ def load_samples(data: Path, fmt: str, limit: int | None, protocol: bool = True,
         if not samples:
             raise MnnEdgeError(f"{data}: no face is left after the AFLW2000-3D protocol (|angle| <= 99)")
     if frontal is not None:
-        samples = [s for s in samples if (a := ground_truth_angles(s)) is not None and np.all(np.abs(a) <= frontal)]
+        samples = frontal_only(samples, frontal)
         if not samples:
             raise MnnEdgeError(f"{data}: no face has pose labels within +-{frontal} degrees (--frontal)")
     return samples[:limit]
