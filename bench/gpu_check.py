@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def export_first(args) -> Path:
     """What ``mnn-export --fp16 --int8 --calib-synthetic 64`` does, into OUT/export."""
     from mnn_edge.checkpoint import default_checkpoint_path
-    from mnn_edge.export.pipeline import ExportConfig, run_export
-    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+    from mnn_edge.export.exporter import ExportConfig, run_export
+    from mnn_edge.quantize.variants import Calibration, QuantizeConfig
 
     export = args.out / "export"
     checkpoint = None if args.random_init else (args.checkpoint or default_checkpoint_path())

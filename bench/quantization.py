@@ -25,7 +25,7 @@ from mnn_edge.data.readers import SUBSETS, DataSource
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.report.pipeline import (
+from mnn_edge.report.measure import (
     HELDOUT_SEED,
     PipelineConfig,
     artifacts_in,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         doc["checkpoint"] = f"artifacts in {args.export}"
     write_results(doc, args.json)
-    from mnn_edge.report.pipeline import load_results
+    from mnn_edge.report.measure import load_results
 
     run, acc, _ = load_results(args.json)
     block = render_block(doc, run, acc)

@@ -16,10 +16,10 @@ from trt_double.models import write_tiny
 from mnn_edge.artifact import Precision
 from mnn_edge.artifact.sidecar import read_sidecar
 from mnn_edge.cli_util import run_cli
+from mnn_edge.engine_build.cli import main as _main
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.fileio import sha256_file
 from mnn_edge.runtime.tensorrt.build import build_engine, build_engines_for_export
-from mnn_edge.runtime.tensorrt.cli import main as _main
 from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mnn_edge.artifact import Precision
+from mnn_edge.engine_build.cli import build_parser, config_from_args
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.runtime.tensorrt.cli import build_parser, config_from_args
 from mnn_edge.runtime.tensorrt.config import BuildConfig, Typing, config_from_recipe, load_recipe
 from mnn_edge.runtime.tensorrt.typing_plan import sibling_for
 
@@ -89,7 +89,7 @@ def test_build_modules_import_neither_torch_nor_tensorrt():
     import subprocess
     import sys
 
-    code = ("import sys, mnn_edge.runtime.tensorrt.cli, mnn_edge.runtime.tensorrt.build, "
+    code = ("import sys, mnn_edge.engine_build.cli, mnn_edge.runtime.tensorrt.build, "
             "mnn_edge.runtime.tensorrt.runner; "
             "print(sorted(m for m in ('torch', 'tensorrt', 'pycuda', 'cuda') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

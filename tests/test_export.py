@@ -121,7 +121,7 @@ def test_fp16_int8_flags_quantize_what_was_just_exported(random_export, tmp_path
     the real one is covered above and by the random_export fixture)."""
     import shutil
 
-    from mnn_edge.export import pipeline
+    from mnn_edge.export import exporter as pipeline
 
     out = tmp_path / "out"
     (out / "pose.fp16.onnx").parent.mkdir()

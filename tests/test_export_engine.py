@@ -12,7 +12,7 @@ import pytest
 from trt_double.install import installed
 
 import mnn_edge.export.cli as export_cli
-import mnn_edge.export.pipeline as export_pipeline
+import mnn_edge.export.exporter as export_pipeline
 from mnn_edge.artifact import MODEL_NAMES, ModelKind
 from mnn_edge.artifact.sidecar import read_sidecar
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError

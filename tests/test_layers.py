@@ -20,7 +20,7 @@ LAYERS = (
     ("data",),
     ("quantize",),
     ("export", "evaluate", "bench"),
-    ("report", "run", "train", "serve"),
+    ("report", "run", "train", "serve", "engine_build"),
 )
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

@@ -24,7 +24,7 @@ from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.run import app, cli, options
 from mnn_edge.run.detect import DetectorKind
-from mnn_edge.run.readers import ThreadedReader, gather
+from mnn_edge.run.frame_readers import ThreadedReader, gather
 from mnn_edge.run.sources import Frame
 from mnn_edge.run.synth_video import write_video
 from mnn_edge.runtime.base import InputSpec
@@ -90,7 +90,7 @@ def _run(tmp_path, monkeypatch, sources: dict[str, ListSource], runner: FakeRunn
 
 
 def test_every_step_runs_the_crops_of_all_streams_as_one_inference(tmp_path, monkeypatch):
-    from mnn_edge.run import pipeline
+    from mnn_edge.run import frame_inference as pipeline
 
     steps: list[int] = []
     real = pipeline.process_frames

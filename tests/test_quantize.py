@@ -18,8 +18,8 @@ from mnn_edge.artifact.onnx_io import get_metadata
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.export.cli import main as export_main
 from mnn_edge.quantize import calibration as cal
-from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
 from mnn_edge.quantize.qdq import prepare_fp32
+from mnn_edge.quantize.variants import Calibration, QuantizeConfig, quantize_exports
 from mnn_edge.runtime.tensorrt.compat import check_model, check_trt_compat
 
 MODELS = ("pose", "mnn")
@@ -176,7 +176,7 @@ def test_every_artifact_runs_batch_1_and_4_close_to_fp32(quantized):
 
 
 def test_drift_check_fails_loudly_on_a_broken_artifact(quantized):
-    from mnn_edge.quantize.pipeline import drift_lines
+    from mnn_edge.quantize.variants import drift_lines
 
     out, _ = quantized
     # an artifact that lacks outputs of its reference: pose.int8 checked against the full model
@@ -382,7 +382,7 @@ def test_range_check_ignores_integer_shape_arithmetic():
 
 
 def test_a_failure_on_the_second_model_leaves_no_files(quantized, random_export, tmp_path, monkeypatch):
-    from mnn_edge.quantize import pipeline
+    from mnn_edge.quantize import variants as pipeline
 
     out, _ = quantized
     real = pipeline.quantize_qdq
@@ -404,8 +404,8 @@ def test_sensitivity_reuses_range_tables_only_for_their_checkpoint(quantized, ra
     from another checkpoint is refused there too, not silently used."""
     import json
 
-    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
     from mnn_edge.quantize.sensitivity import run_sensitivity_for_export
+    from mnn_edge.quantize.variants import Calibration, QuantizeConfig
 
     out, _ = quantized
     table = json.loads((out / "calibration" / "pose.ranges.json").read_text())

@@ -21,7 +21,7 @@ def _cli(name: str):
     module = {"mnn-train": "mnn_edge.train.cli", "mnn-export": "mnn_edge.export.cli", "mnn-run": "mnn_edge.run.cli",
               "mnn-eval": "mnn_edge.evaluate.cli", "mnn-bench": "mnn_edge.bench.cli",
               "mnn-report": "mnn_edge.report.cli", "mnn-data": "mnn_edge.data.cli",
-              "mnn-build": "mnn_edge.runtime.tensorrt.cli"}[name]
+              "mnn-build": "mnn_edge.engine_build.cli"}[name]
     return import_module(module).main
 
 
@@ -347,7 +347,7 @@ def _start_export(out, extra=()):
     import sys
 
     code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "import sys, time; sys.argv[0] = 'mnn-export'; from mnn_edge.export import pipeline; "
+            "import sys, time; sys.argv[0] = 'mnn-export'; from mnn_edge.export import exporter as pipeline; "
             "real = pipeline.check_parity; "
             "pipeline.check_parity = lambda *a, **k: (time.sleep(60), real(*a, **k))[1]; "
             "from mnn_edge.export.cli import entry; raise SystemExit(entry())")

@@ -13,7 +13,7 @@ from mnn_edge.bench.timing import CaseTiming, summarize
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.report.accuracy import AccuracyResult, AccuracySet, clean_metrics, write_accuracy
 from mnn_edge.report.cli import main
-from mnn_edge.report.pipeline import load_results, results_document, write_results
+from mnn_edge.report.measure import load_results, results_document, write_results
 from mnn_edge.report.plot import pareto_front
 from mnn_edge.report.rows import build_rows
 

@@ -6,7 +6,7 @@ import pytest
 
 from mnn_edge.bench.timing import TimingConfig
 from mnn_edge.report.cli import main
-from mnn_edge.report.pipeline import PipelineConfig, load_results, measure, write_results
+from mnn_edge.report.measure import PipelineConfig, load_results, measure, write_results
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,7 @@ def test_camera_that_never_opens(random_export, tmp_path, monkeypatch):
 
 
 def test_ctrl_c_flushes_and_closes_outputs(random_export, synth_video, tmp_path, monkeypatch):
-    from mnn_edge.run import pipeline
+    from mnn_edge.run import frame_inference as pipeline
 
     real = pipeline.FacePipeline.prepare  # every frame's first step, single- or multi-stream
     calls = {"n": 0}

@@ -12,8 +12,8 @@ from mnn_edge.data.crop import MARGIN, UP_SHIFT
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import FixedBoxDetector, box_iou, nms, parse_box
+from mnn_edge.run.frame_inference import FacePipeline
 from mnn_edge.run.outputs import JsonlSink, VideoSink, check_writable, display_available, letterbox
-from mnn_edge.run.pipeline import FacePipeline
 from mnn_edge.run.smoothing import OneEuroFilter
 from mnn_edge.run.sources import ImageSource, to_bgr8
 from mnn_edge.run.track import Tracker, TrackerConfig

@@ -45,7 +45,7 @@ def test_export_writes_a_repository_triton_can_read(random_export, tmp_path, cap
 
 
 def test_a_plan_takes_its_batch_limit_from_its_profile(tmp_path, capsys):
-    from mnn_edge.runtime.tensorrt.cli import main as build_main
+    from mnn_edge.engine_build.cli import main as build_main
 
     src = write_tiny(tmp_path / "export", Precision.FP16)
     with installed("10.3"):

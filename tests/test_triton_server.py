@@ -56,7 +56,7 @@ def triton(artifacts, tmp_path_factory):
     from trt_double.models import write_tiny
 
     from mnn_edge.artifact import Precision
-    from mnn_edge.runtime.tensorrt.cli import main as build_main
+    from mnn_edge.engine_build.cli import main as build_main
     from mnn_edge.serve.ports import free_ports
 
     repo = tmp_path_factory.mktemp("repo")

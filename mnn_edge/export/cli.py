@@ -1,7 +1,7 @@
-"""``mnn-export``: flags -> :class:`ExportConfig` -> :func:`mnn_edge.export.pipeline.run_export`.
+"""``mnn-export``: flags -> :class:`ExportConfig` -> :func:`mnn_edge.export.exporter.run_export`.
 
 With ``--int8`` / ``--fp16`` the same run also writes the quantized variants of what it just
-exported (or of existing FP32 files given with ``--onnx``): see :mod:`mnn_edge.quantize.pipeline`.
+exported (or of existing FP32 files given with ``--onnx``): see :mod:`mnn_edge.quantize.variants`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import SUBSETS
 from mnn_edge.data.sample import FORMATS
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.export.pipeline import EngineConfig, ExportConfig, SensitivityConfig, TritonConfig, run_export
+from mnn_edge.export.exporter import EngineConfig, ExportConfig, SensitivityConfig, TritonConfig, run_export
 from mnn_edge.fileio import check_distinct
 from mnn_edge.quantize.calibration import DEFAULT_METHOD, CalibMethod
-from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+from mnn_edge.quantize.variants import Calibration, QuantizeConfig
 
 
 def build_parser() -> argparse.ArgumentParser:

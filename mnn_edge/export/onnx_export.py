@@ -26,7 +26,7 @@ def export_onnx(ckpt: Checkpoint, kind: ModelKind, path: str | Path, keep_heatma
     """Export one model to ``path`` with dynamic batch and embedded metadata.
 
     Writes ``path`` directly: the caller gives a temporary and renames it once the parity check has
-    passed (:func:`mnn_edge.export.pipeline.export_fp32`), so there is one temporary per artifact,
+    passed (:func:`mnn_edge.export.exporter.export_fp32`), so there is one temporary per artifact,
     the one the next run recognises and cleans."""
     module = deploy_module(ckpt.model, kind, keep_heatmaps)
     meta = ckpt.metadata(kind, module.output_names, extra={"opset": OPSET})

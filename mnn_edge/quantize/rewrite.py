@@ -10,7 +10,7 @@ a QLinearConv. A ReLU right after the ConvTranspose (BatchNorm already folded in
 front of the DepthToSpace (an element-wise op commutes with a pixel shuffle), so it fuses into the
 convolution and the DepthToSpace only moves 8-bit data.
 
-The outputs are the same up to float rounding; :func:`mnn_edge.quantize.pipeline` checks drift as
+The outputs are the same up to float rounding; :func:`mnn_edge.quantize.variants` checks drift as
 for every INT8 artifact, and ``tests/test_rewrite.py`` checks each rewrite on random weights.
 """
 

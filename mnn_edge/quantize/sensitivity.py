@@ -162,7 +162,7 @@ def run_sensitivity_for_export(fp32: Mapping[str, Path], out_dir: Path, qcfg, ta
     """The ``--sensitivity`` step of mnn-export: calibrate (or reuse tables), analyse each model,
     write the reports, and return the QuantizeConfig that reuses the tables and keeps the chosen
     fallback groups in float."""
-    from mnn_edge.quantize.pipeline import CalibrationInputs, load_fp32, range_table
+    from mnn_edge.quantize.variants import CalibrationInputs, load_fp32, range_table
 
     qcfg.check()
     reports = []

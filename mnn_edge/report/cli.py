@@ -20,7 +20,7 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import check_distinct, claim_outputs
 from mnn_edge.report.accuracy import split_accuracy_spec
 from mnn_edge.report.make import MACHINE_NAME, PLOT_NAME, REPORT_NAME, RESULTS_NAME, ReportConfig, make_report
-from mnn_edge.report.pipeline import HELDOUT_SEED, PipelineConfig
+from mnn_edge.report.measure import HELDOUT_SEED, PipelineConfig
 
 
 def check_paths(args: argparse.Namespace, pipeline: PipelineConfig | None) -> None:

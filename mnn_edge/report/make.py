@@ -13,7 +13,7 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, data_caption, load_accuracy
 from mnn_edge.report.markdown import render_report
-from mnn_edge.report.pipeline import PipelineConfig, load_results, run_pipeline, write_results
+from mnn_edge.report.measure import PipelineConfig, load_results, run_pipeline, write_results
 from mnn_edge.report.plot import plot_tradeoff
 from mnn_edge.report.rows import build_rows
 

@@ -1,6 +1,6 @@
 """The quantization comparison: FP32 vs FP16 vs INT8 (both flavours) for each model, and the issue's targets.
 
-Reads the results document of :mod:`mnn_edge.report.pipeline` (latency of all artifacts measured
+Reads the results document of :mod:`mnn_edge.report.measure` (latency of all artifacts measured
 interleaved in one run, accuracy on one held-out set) and turns it into a Markdown table plus a
 pass/fail line per target. ``bench/quantization.py`` prints it and writes it into bench/README.md,
 so the figures there are the run's, never copied by hand.

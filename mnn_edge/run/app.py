@@ -1,8 +1,8 @@
 """The mnn-run main loop: sources -> pipeline -> overlay -> outputs, one step at a time.
 
 A run has one or more streams (one per source). Each step takes the next frame of every stream
-that has one (:func:`mnn_edge.run.readers.gather`), runs the faces of all those frames through
-the network as one batch (:func:`mnn_edge.run.pipeline.process_frames`; detection and tracking
+that has one (:func:`mnn_edge.run.frame_readers.gather`), runs the faces of all those frames through
+the network as one batch (:func:`mnn_edge.run.frame_inference.process_frames`; detection and tracking
 stay per stream), then writes each frame to its stream's outputs. A single source is simply one
 stream, read inline.
 
@@ -30,6 +30,8 @@ from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import check_distinct, claim_output, write_text_atomic
 from mnn_edge.run import overlay
 from mnn_edge.run.detect import CenterFaceDetector, Detector, DetectorKind, FixedBoxDetector
+from mnn_edge.run.frame_inference import FacePipeline, FrameResult, process_frames
+from mnn_edge.run.frame_readers import FedFrame, InlineReader, ThreadedReader, gather
 from mnn_edge.run.outputs import (
     VIDEO_CODECS,
     FolderSink,
@@ -39,8 +41,6 @@ from mnn_edge.run.outputs import (
     check_writable,
     open_image_or_video_sink,
 )
-from mnn_edge.run.pipeline import FacePipeline, FrameResult, process_frames
-from mnn_edge.run.readers import FedFrame, InlineReader, ThreadedReader, gather
 from mnn_edge.run.smoothing import OneEuroConfig, TrackSmoother
 from mnn_edge.run.sources import CameraSource, Frame, ImageSource, VideoSource
 from mnn_edge.run.timing import FpsMeter, RunTiming

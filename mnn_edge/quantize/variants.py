@@ -2,7 +2,7 @@
 
 The one entry point others call (``mnn-export --int8/--fp16``, ``bench/quantization.py``)::
 
-    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig, quantize_exports
+    from mnn_edge.quantize.variants import Calibration, QuantizeConfig, quantize_exports
     result = quantize_exports({"pose": Path("export/pose.onnx"), "mnn": Path("export/mnn.onnx")},
                               Path("export"), QuantizeConfig(int8=True, fp16=True,
                               calibration=Calibration(synthetic=64)))

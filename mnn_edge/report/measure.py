@@ -10,7 +10,7 @@ and the quantization table are the same measurement. The result is one JSON file
     {"schema": "mnn-edge-results/1", "command": "...", "bench": <BenchRun>, "accuracy": <AccuracySet>}
 
 Export and synthesis call the same library functions as ``mnn-export`` and ``mnn-data synth``
-(:func:`mnn_edge.export.pipeline.run_export`, :func:`mnn_edge.data.synth.write_synthetic`), in this
+(:func:`mnn_edge.export.exporter.run_export`, :func:`mnn_edge.data.synth.write_synthetic`), in this
 process: the same checks and progress bars. Latency is timed by ``mnn-bench`` in a process of its
 own (:mod:`mnn_edge.bench.fresh`): in this one, the export's and evaluation's thread pools would
 share the cores with the timed sessions.
@@ -58,8 +58,8 @@ class PipelineConfig:
 
 def export_all(cfg: PipelineConfig) -> Path:
     """What ``mnn-export [--fp16 --int8]`` does, in this process, into ``work/export``; returns the folder."""
-    from mnn_edge.export.pipeline import ExportConfig, run_export
-    from mnn_edge.quantize.pipeline import Calibration, QuantizeConfig
+    from mnn_edge.export.exporter import ExportConfig, run_export
+    from mnn_edge.quantize.variants import Calibration, QuantizeConfig
 
     out = cfg.work / "export"
     if cfg.reuse and (out / "pose.onnx").is_file():

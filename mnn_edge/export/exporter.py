@@ -1,5 +1,5 @@
 """Checkpoint -> ONNX artifacts, each checked against PyTorch before it is kept; then, on request,
-their FP16/INT8 variants (:mod:`mnn_edge.quantize.pipeline`) and TensorRT plans.
+their FP16/INT8 variants (:mod:`mnn_edge.quantize.variants`) and TensorRT plans.
 
 The library behind ``mnn-export`` (whose module only parses flags) and ``mnn-report
 --from-checkpoint`` (which calls :func:`run_export` in-process, not the command line).
@@ -31,7 +31,7 @@ from mnn_edge.export.onnx_export import export_onnx
 from mnn_edge.fileio import atomic_path, claim_output, make_folder, refuse_existing
 from mnn_edge.model.deploy import deploy_module
 from mnn_edge.model.network import MNN, init_weights
-from mnn_edge.quantize.pipeline import QuantizeConfig, planned_outputs
+from mnn_edge.quantize.variants import QuantizeConfig, planned_outputs
 from mnn_edge.runtime.compare import float64_parity
 from mnn_edge.runtime.inputs import random_input
 
@@ -171,7 +171,7 @@ def refuse_existing_variants(cfg: ExportConfig, stems: list[str]) -> None:
 
 def export_quantized(cfg: ExportConfig, fp32: dict[str, Path]) -> None:
     """The --int8 / --fp16 part: variants, range tables, TensorRT-compat and drift reports."""
-    from mnn_edge.quantize.pipeline import drift_lines, print_summary, quantize_exports
+    from mnn_edge.quantize.variants import drift_lines, print_summary, quantize_exports
 
     qcfg = cfg.quantize
     refuse_existing_variants(cfg, list(fp32))
