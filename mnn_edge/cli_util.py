@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import signal
 import sys
 import threading
@@ -31,6 +32,32 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the block writes things that must agree with each other (a
+    frame's JSON line and its video frame): a signal that arrives meanwhile is noted and handled as
+    usual when the block ends. Without this a stop between the two writes left a JSON line for a
+    frame the video never got. (Blocking the signal with ``pthread_sigmask`` would not do: the
+    kernel hands a process-wide signal to another thread, and Python runs the handler anyway.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        handler = previous[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)  # ours raises Terminated, Python's KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), caught[0])
 
 
 def interrupted_exit(e: BaseException) -> tuple[str, int]:

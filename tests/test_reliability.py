@@ -1118,3 +1118,21 @@ def test_calibration_images_the_machine_cannot_hold_are_refused_first(tmp_path, 
                                            r"calibrate on fewer \(--calib-limit N"):
         check_inputs_fit(122_000, 256, "calibration")
     check_inputs_fit(256, 256, "calibration")  # the documented 64-256 passes
+
+
+def test_a_stop_inside_a_deferred_block_lands_after_it():
+    """A frame's JSON line and video frame are written with Ctrl-C/SIGTERM held: a signal sent
+    between the two writes raises only after both (the SIGTERM test above once caught a JSON line
+    for a frame its video never got)."""
+    import os
+    import signal
+
+    from mnn_edge.cli_util import interrupts_deferred
+
+    writes = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            writes.append("json")
+            os.kill(os.getpid(), signal.SIGINT)
+            writes.append("video")
+    assert writes == ["json", "video"]

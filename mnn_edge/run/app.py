@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from mnn_edge.artifact import ModelKind
+from mnn_edge.cli_util import interrupts_deferred
 from mnn_edge.errors import MnnEdgeError, Terminated
 from mnn_edge.fileio import check_distinct, claim_output, write_text_atomic
 from mnn_edge.run import overlay
@@ -429,10 +430,11 @@ def _write_frame(s: _Stream, fed: FedFrame, result: FrameResult, json_sink: Json
         annotate(frame.image, result, s.status, s.meter.value)
         result.latency_ms["draw"] = (time.perf_counter() - t1) * 1000.0
         ran.add("draw")
-    if json_sink:
-        json_sink.write(face_records(frame, result, s.index))
-    if s.image_sink is not None:
-        s.image_sink.write(frame.image, frame.index, frame.name)
+    with interrupts_deferred():  # a stop lands before or after both writes, never between them
+        if json_sink:
+            json_sink.write(face_records(frame, result, s.index))
+        if s.image_sink is not None:
+            s.image_sink.write(frame.image, frame.index, frame.name)
     for counts in (summary, s.summary):
         counts.frames += 1
         counts.faces += len(result.faces)
