@@ -24,14 +24,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mnn_edge.bench.fresh import bench_command
+from mnn_edge.bench.timing import TimingConfig
+
 
 def bench(artifacts: list[str], runs: int, warmup: int, batch: int, threads: int, out: Path) -> dict[str, float]:
-    """p50 ms per artifact path from one ``mnn-bench`` process."""
-    cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'mnn-bench'; from mnn_edge.bench.cli import entry; "
-           "raise SystemExit(entry())", *artifacts, "--runs", str(runs), "--warmup", str(warmup),
-           "--batch", str(batch), "--threads", str(threads), "--device", "cpu", "--json", str(out), "--force",
-           "--no-progress"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    """p50 ms per artifact path from one ``mnn-bench`` process (the command the report runs too)."""
+    cmd = bench_command([Path(a) for a in artifacts], (batch,), TimingConfig(warmup=warmup, runs=runs), threads,
+                        "cpu", out, progress=False)
+    done = subprocess.run([*cmd, "--force"], capture_output=True, text=True)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
         raise SystemExit(f"mnn-bench failed: {last}")

@@ -1,17 +1,5 @@
-"""``bench/gpu_check``: the one command that verifies the TensorRT path on real hardware.
-
-On a machine with an NVIDIA GPU and TensorRT (a Jetson, a workstation) it builds fp32 / fp16 /
-int8 engines for both models, runs each on the same inputs as ONNX Runtime CPU on the fp32 ONNX,
-checks the differences against tolerances, times each engine with the Python runtime (the shared
-timing core ``mnn_edge.bench.timing``) and, where ``trtexec`` exists, with trtexec on the same
-plan, and writes one Markdown report (plus the same numbers as JSON). Exit code 0 = every check
-passed, 1 = a check failed, so CI on a GPU runner can use it as-is.
-
-Outputs are compared with the library's one comparator and tolerance table
-(``mnn_edge.runtime.compare``): mean over faces (the max is reported too) of the pose angles in
-degrees and of the landmark Euclidean distance in crop pixels, engine vs ONNX Runtime CPU fp32:
-fp32 0.05 deg / 0.1 px, fp16 0.25 deg / 0.5 px, int8 1 deg / 2 px.
-"""
+"""``bench/gpu_check``: the one command that verifies the TensorRT path on real hardware; its flags
+only. What it does (its --help shows the same text) is :mod:`mnn_edge.bench.gpu_check`."""
 
 from __future__ import annotations
 
@@ -20,6 +8,7 @@ import sys
 from pathlib import Path
 
 from mnn_edge.artifact import MODEL_NAMES, Precision
+from mnn_edge.bench import gpu_check
 from mnn_edge.bench.gpu_check import GpuCheckConfig, run_gpu_check
 from mnn_edge.bench.machine import tensorrt_facts
 from mnn_edge.cli_util import run_cli
@@ -28,7 +17,7 @@ from mnn_edge.runtime.tensorrt.config import BuildConfig, config_from_recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bench/gpu_check", description=__doc__,
+    p = argparse.ArgumentParser(prog="bench/gpu_check", description=gpu_check.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--export", type=Path, default=None,
                    help="folder with pose/mnn .onnx, .fp16.onnx, .int8-trt.onnx (default: export them into "
