@@ -72,7 +72,7 @@ def _label_all(teacher, data: Path, fmt: str, out: Path, progress: bool) -> tupl
                     f.flush()
             if made + len(done) == 0:
                 raise MnnEdgeError(f"the teacher read none of the {len(keys)} faces under {data}; nothing written")
-            f.write(json.dumps({"complete": True, "n": made + sum(k in done for k in keys)}) + "\n")
+            f.write(json.dumps({"complete": True, "n": made + resumed}) + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
