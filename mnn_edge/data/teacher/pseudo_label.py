@@ -70,7 +70,7 @@ def _label_all(teacher, data: Path, fmt: str, out: Path, progress: bool) -> tupl
                 made += 1
                 if made % FLUSH_EVERY == 0:
                     f.flush()
-            if made + len(done) == 0:
+            if made + resumed == 0:
                 raise MnnEdgeError(f"the teacher read none of the {len(keys)} faces under {data}; nothing written")
             f.write(json.dumps({"complete": True, "n": made + resumed}) + "\n")
             f.flush()
