@@ -23,7 +23,16 @@ from mnn_edge.bench.machine import machine_record
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource
 from mnn_edge.fileio import write_text_atomic
-from mnn_edge.run.track_eval import SETTINGS, detector_calibration, evaluate_clip, markdown, settings, time_detector
+from mnn_edge.run import det_crop
+from mnn_edge.run.track_eval import (
+    SETTINGS,
+    detector_crop_fit,
+    detector_found,
+    evaluate_clip,
+    markdown,
+    settings,
+    time_detector,
+)
 from mnn_edge.run.track_videos import CLIPS, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +42,8 @@ YTF = ROOT / "data/real/ytf_keypoints/train"
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--engine", type=Path, nargs="+", required=True, help="artifacts to run (.onnx, .pt, .plan)")
+    p.add_argument("--engine", type=Path, nargs="+", help="artifacts to run (.onnx, .pt, .plan); needed but with "
+                   "--calibrate or --detector-only")
     p.add_argument("--labels", type=Path, default=ROOT / "runs/data/ytf_teacher.jsonl",
                    help="teacher pose labels of the YTF frames (mnn-data pseudo-label)")
     p.add_argument("--data", type=Path, default=YTF, help="the YTF keypoint frames (keypoints-csv)")
@@ -45,17 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector-only", action="store_true",
                    help="only time CenterFace per --det-max-side on the slide clip's frames")
     p.add_argument("--calibrate", action="store_true",
-                   help="only measure CenterFace against the training crop rule on TRAINING people's faces "
-                        "(crop scale and shift, share of faces found per size)")
+                   help="only measure CenterFace on TRAINING people's faces: the share found per face size, and "
+                        "the fit from its box and keypoints to the training crop (errors on held-out people)")
+    p.add_argument("--write", action="store_true",
+                   help="with --calibrate: store the fit in mnn_edge/assets/detector_crop.json (what mnn-run uses)")
     args = p.parse_args(argv)
     if args.calibrate:
-        train = DataSource(args.data, "keypoints-csv", subset="train").read()[::10][:300]
-        for max_side, r in detector_calibration(train).items():
-            found = ", ".join(f"{side} px {share:.0%}" for side, share in r["found"].items())
-            print(f"--det-max-side {max_side}: {len(train)} faces; found {found}; crop/box side median "
-                  f"{r['scale'][0]:.3f} (p10 {r['scale'][1]:.3f}, p90 {r['scale'][2]:.3f}); "
-                  f"centre {r['shift_y']:+.3f} of the box side below")
-        return 0
+        return calibrate(args.data, args.write)
+    if not args.engine and not args.detector_only:
+        p.error("--engine is required (but with --calibrate or --detector-only)")
     held = DataSource(args.data, "keypoints-csv", subset="heldout", pose_labels=args.labels).read()
     faces = held[::67][:8]  # 8 different held-out people
     if args.detector_only:
@@ -76,6 +84,21 @@ def main(argv: list[str] | None = None) -> int:
             print(markdown(engine.name, rows))
     if args.json:
         write_text_atomic(args.json, json.dumps(results, indent=1))
+    return 0
+
+
+def calibrate(data: Path, write: bool) -> int:
+    train = DataSource(data, "keypoints-csv", subset="train").read()
+    for max_side, found in detector_found(train[::10][:300]).items():
+        shares = ", ".join(f"{side} px {share:.0%}" for side, share in found.items())
+        print(f"--det-max-side {max_side}: found {shares}")
+    fit = detector_crop_fit(train[::5][:600])
+    for rule, e in fit["errors_on_held_out_half"].items():
+        print(f"{rule}: crop centre off by {e['centre_median']:.4f} of the crop side (p90 {e['centre_p90']:.4f}), "
+              f"|log side ratio| {e['log_side_median']:.4f} (p90 {e['log_side_p90']:.4f}), {fit['faces']} faces")
+    if write:
+        write_text_atomic(det_crop.ASSET, json.dumps(fit, indent=1) + "\n")
+        print(f"wrote {det_crop.ASSET}")
     return 0
 
 

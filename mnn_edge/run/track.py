@@ -33,20 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnn_edge.run.det_crop import crop_from_detection
 from mnn_edge.run.detect import Detection, Detector, box_iou
 from mnn_edge.run.detect_worker import DetectorWorker
-from mnn_edge.run.flow import boxes_motion, to_gray
+from mnn_edge.run.flow import BoxMotion, boxes_motion, to_gray
 
-# The training crop rule (mnn_edge.data.crop): side = MARGIN x the landmark box's longest side,
-# centre UP_SHIFT of its height above the box centre. Detection crops approximate that rule so the
-# network sees faces framed about as it learnt them.
-# From a CenterFace box (taller than the landmark box: it includes the forehead) to that crop:
-# measured on 293 real faces of YouTube-Faces *training* people (not the benchmark's held-out ones)
-# pasted into 640x480 frames (`python bench/tracking.py --calibrate`: median 1.393 at 320 px,
-# 1.380 at 640, p10-p90 1.26-1.53; centre +0.038-0.039 of the box side downwards). The first
-# calibration, on 4 AFLW2000-3D faces and 11 synthetic ones (1.3), framed real faces too tight.
-DETECTOR_CROP_SCALE = 1.39
-DETECTOR_CROP_SHIFT_Y = 0.037
+# Detections become crops as close to the training crop rule as a detector can get: from the box
+# and CenterFace's five keypoints (mnn_edge.run.det_crop, calibrated on real faces).
 MIN_CROP_PX = 16.0
 MIN_FACE_PX = 40.0  # smaller detections are not tracked: a 256-px crop of them reads no pose
 
@@ -57,7 +50,6 @@ class TrackerConfig:
     max_faces: int = 8  # keep the N highest-scoring detections
     background: bool = False  # periodic re-detection on a worker thread (videos, cameras)
     match_iou: float = 0.3  # a detection within this IoU of a track keeps the track's id
-    detector_crop_scale: float = DETECTOR_CROP_SCALE  # crop side / detector box's longest side
     min_face: float = MIN_FACE_PX  # detector boxes with a shorter longest side are ignored
 
 
@@ -75,12 +67,8 @@ class Track:
         return np.array([self.center[0] - half, self.center[1] - half, self.center[0] + half, self.center[1] + half])
 
 
-def crop_from_detection(det: Detection, scale: float = DETECTOR_CROP_SCALE) -> tuple[np.ndarray, float]:
-    """Square crop (centre, side) for a detector box (see DETECTOR_CROP_SCALE)."""
-    x0, y0, x1, y1 = det.box
-    side = max(x1 - x0, y1 - y0)
-    center = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0 + DETECTOR_CROP_SHIFT_Y * side])
-    return center, float(side * scale)
+def _moved(points: np.ndarray, center: np.ndarray, motion: BoxMotion) -> np.ndarray:
+    return center + motion.shift + motion.scale * (np.asarray(points, dtype=np.float64) - center)
 
 
 def _plausible(center: np.ndarray, size: float, prev_size: float, shape: tuple[int, ...]) -> bool:
@@ -210,16 +198,16 @@ class Tracker:
         one of them cannot be followed, or that frame is not at hand)."""
         if then is None:
             return None
-        centers = [np.array([(d.box[0] + d.box[2]) / 2.0, (d.box[1] + d.box[3]) / 2.0]) for d in dets]
-        sides = [max(d.box[2] - d.box[0], d.box[3] - d.box[1]) * self.cfg.detector_crop_scale for d in dets]
-        motions = boxes_motion(then, gray, list(zip(centers, sides)))
+        crops = [crop_from_detection(d) for d in dets]
+        motions = boxes_motion(then, gray, crops)
         if any(m is None for m in motions):
             return None
         out = []
-        for det, center, motion in zip(dets, centers, motions):
-            half = motion.scale * np.array([det.box[2] - det.box[0], det.box[3] - det.box[1]]) / 2.0
-            c = center + motion.shift
-            out.append(Detection(np.concatenate([c - half, c + half]), det.score, det.keypoints))
+        for det, (center, _), motion in zip(dets, crops, motions):
+            # the box and its keypoints move and scale with the pixels about the crop centre
+            box = _moved(det.box.reshape(2, 2), center, motion).reshape(4)
+            kps = None if det.keypoints is None else _moved(det.keypoints, center, motion)
+            out.append(Detection(box, det.score, kps))
         return out
 
     def _assign(self, detections: list[Detection], frame_no: int) -> None:
@@ -230,7 +218,7 @@ class Tracker:
         self._lost = []
         new: list[Track] = []
         for det in dets:
-            center, size = crop_from_detection(det, self.cfg.detector_crop_scale)
+            center, size = crop_from_detection(det)
             track = Track(-1, center, size, det.score, detected=True, detected_frame=frame_no)
             if old:
                 ious = box_iou(track.box(), np.stack([t.box() for t in old]))

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from mnn_edge.data.crop import crop_frame_bgr
+from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.metrics import angle_errors, face_nme
 from mnn_edge.geometry import apply_affine
 from mnn_edge.preprocess import to_input
@@ -196,12 +197,9 @@ def time_detector(frames: list[np.ndarray], sides: tuple[int, ...] = (320, 480, 
     return {side: float(np.median(t)) for side, t in times.items()}
 
 
-def detector_calibration(samples, max_sides: tuple[int, ...] = (320, 640),
-                         face_sides: tuple[int, ...] = (30, 40, 60, 120, 180), seed: int = 0) -> dict:
-    """CenterFace against the training crop rule on real faces pasted at known sizes: per
-    ``--det-max-side``, the share of faces found per landmark-box side (px), and the median
-    (p10, p90) of crop side / detector box side and the crop centre's offset below the box centre
-    (in box sides) — what ``DETECTOR_CROP_SCALE`` and ``DETECTOR_CROP_SHIFT_Y`` are set from."""
+def detector_found(samples, max_sides: tuple[int, ...] = (320, 640),
+                   face_sides: tuple[int, ...] = (30, 40, 60, 120, 180), seed: int = 0) -> dict:
+    """Per ``--det-max-side``, the share of real faces CenterFace finds per landmark-box side (px)."""
     from mnn_edge.run.detect import CenterFaceDetector
     from mnn_edge.run.track_videos import background, load_photos, still_face
 
@@ -210,28 +208,70 @@ def detector_calibration(samples, max_sides: tuple[int, ...] = (320, 640),
     out = {}
     for max_side in max_sides:
         det = CenterFaceDetector(max_side=max_side)
-        found, ratios, shifts = {}, [], []
+        found = {}
         for side in face_sides:
             hits = 0
             for photo in photos:
                 frame, truth = still_face(photo, side, bg)
                 centre, crop_side = truth.crop()
-                boxes = [d.box for d in det.detect(frame)]
-                near = [b for b in boxes if np.hypot((b[0] + b[2]) / 2 - centre[0],
-                                                     (b[1] + b[3]) / 2 - centre[1]) <= crop_side / 2]
-                if not near:
-                    continue
-                hits += 1
-                b = near[0]
-                box_side = max(b[2] - b[0], b[3] - b[1])
-                if side >= 72:  # the calibration uses faces of the sizes a tracked face has
-                    ratios.append(crop_side / box_side)
-                    shifts.append((centre[1] - (b[1] + b[3]) / 2) / box_side)
+                hits += any(np.hypot(*((d.box[:2] + d.box[2:]) / 2 - centre)) <= crop_side / 2
+                            for d in det.detect(frame))
             found[side] = hits / len(photos)
-        out[max_side] = {"found": found,
-                         "scale": [float(np.median(ratios)), *map(float, np.percentile(ratios, [10, 90]))],
-                         "shift_y": float(np.median(shifts))}
+        out[max_side] = found
     return out
+
+
+def detector_crop_fit(samples, max_side: int = 320, seed: int = 0) -> dict:
+    """Fit the detection -> crop model (:mod:`mnn_edge.run.det_crop`) on real faces pasted into
+    640x480 frames at the sizes a tracked face has (80-200 px landmark box), random positions and
+    in-plane turns up to 35 degrees; fitted on half of the people, its errors measured on the other
+    half against the box rule's, then refitted on everyone. Returns the asset's document."""
+    from mnn_edge.data.readers.keypoints_csv import person_of
+    from mnn_edge.run import det_crop
+    from mnn_edge.run.detect import CenterFaceDetector
+    from mnn_edge.run.track_videos import FACE_SIDE, HEIGHT, WIDTH, background, load_photos, paste_face
+
+    photos = load_photos(samples)
+    rng = np.random.default_rng(seed)
+    bg = background(rng)
+    det = CenterFaceDetector(max_side=max_side)
+    people = sorted({person_of(s.image_path) for s in samples})
+    rows = []  # (person index, box, keypoints, true centre, true side)
+    for sample, photo in zip(samples, photos):
+        for side in (80, 110, 150, 200):
+            at = np.array([WIDTH / 2 + rng.uniform(-60, 60), HEIGHT / 2 + rng.uniform(-40, 40)])
+            frame, truth = paste_face(photo, bg, at, side / FACE_SIDE, float(rng.uniform(-35, 35)))
+            centre, crop_side = truth.crop()
+            near = [d for d in det.detect(frame) if d.keypoints is not None
+                    and np.hypot(*((d.box[:2] + d.box[2:]) / 2 - centre)) <= crop_side / 2]
+            if near:
+                rows.append((people.index(person_of(sample.image_path)), near[0].box, near[0].keypoints,
+                             centre, crop_side))
+    if len(rows) < 50:
+        raise MnnEdgeError(f"the detector found only {len(rows)} of the calibration faces; need at least 50")
+    person = np.array([r[0] for r in rows])
+    boxes, kps, centres, sides = (np.stack([np.asarray(r[i], dtype=np.float64) for r in rows]) for i in range(1, 5))
+    fit_half, test_half = person % 2 == 0, person % 2 == 1
+    coef = det_crop.fit_model(boxes[fit_half], kps[fit_half], centres[fit_half], sides[fit_half])
+
+    def errors(crop) -> dict:
+        got = [crop(b, k) for b, k in zip(boxes[test_half], kps[test_half])]
+        centre_err = [np.linalg.norm(c - t) / s for (c, _), t, s in zip(got, centres[test_half], sides[test_half])]
+        side_err = [abs(math.log(g / s)) for (_, g), s in zip(got, sides[test_half])]
+        return {"centre_median": float(np.median(centre_err)), "centre_p90": float(np.percentile(centre_err, 90)),
+                "log_side_median": float(np.median(side_err)), "log_side_p90": float(np.percentile(side_err, 90))}
+
+    return {
+        "what": "CenterFace box + 5 keypoints -> training-rule crop: rows (dx, dy, log side ratio) over features "
+                "(1, keypoints rel. to box centre / box side (x, y) x 5, box width / side, box height / side)",
+        "made_by": "python bench/tracking.py --calibrate --write",
+        "det_max_side": max_side,
+        "faces": len(rows),
+        "people": len(people),
+        "errors_on_held_out_half": {"box_rule": errors(lambda b, k: det_crop.box_rule(b)),
+                                    "keypoints": errors(lambda b, k: det_crop.apply_model(coef, b, k))},
+        "coefficients": det_crop.fit_model(boxes, kps, centres, sides).round(5).tolist(),
+    }
 
 
 SETTINGS = {  # name -> mnn-run flags; "defaults" is what a user gets with none

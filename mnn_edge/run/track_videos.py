@@ -175,12 +175,19 @@ def _segments(clip: Clip, photos: list[_Photo], motion: Callable[[np.random.Gene
             clip.truth.append([_truth(photos[key], key, m)])
 
 
-def still_face(photo: _Photo, side_px: float, bg: np.ndarray) -> tuple[np.ndarray, TruthFace]:
-    """One frame: ``photo`` at the frame's centre with a landmark box of ``side_px``, and its truth."""
+def paste_face(photo: _Photo, bg: np.ndarray, centre: np.ndarray, scale: float,
+               turn_deg: float = 0.0) -> tuple[np.ndarray, TruthFace]:
+    """One frame: ``photo`` on a copy of ``bg``, its landmark box centred at ``centre`` with a side of
+    ``scale * FACE_SIDE``, turned ``turn_deg``; and its truth."""
     frame = bg.copy()
-    m = _similarity(photo, np.array([WIDTH / 2.0, HEIGHT / 2.0]), side_px / FACE_SIDE, 0.0)
+    m = _similarity(photo, np.asarray(centre, dtype=np.float64), scale, turn_deg)
     _paste(frame, photo, m)
     return frame, _truth(photo, 0, m)
+
+
+def still_face(photo: _Photo, side_px: float, bg: np.ndarray) -> tuple[np.ndarray, TruthFace]:
+    """One frame: ``photo`` at the frame's centre with a landmark box of ``side_px``, and its truth."""
+    return paste_face(photo, bg, np.array([WIDTH / 2.0, HEIGHT / 2.0]), side_px / FACE_SIDE)
 
 
 def make_clip(name: str, samples: Sequence[FaceSample], seed: int = 0, frames: int = 200) -> Clip:

@@ -62,9 +62,14 @@ def parse_row(item: CsvRow) -> FaceSample:
     return FaceSample(image_path=path.parent / name, landmarks=values.reshape(POINTS, 2), source="keypoints-csv")
 
 
+def person_of(image_name: str | Path) -> str:
+    """The person of a frame: the image name without folder, extension and trailing frame number."""
+    return _FRAME_SUFFIX.sub("", Path(image_name).stem)
+
+
 def group_of(item: CsvRow) -> str:
-    """The person of a row: the image name without extension and trailing frame number."""
-    return _FRAME_SUFFIX.sub("", Path(item[2][0].strip() if item[2] else "").stem)
+    """The person of a row."""
+    return person_of(item[2][0].strip() if item[2] else "")
 
 
 def reader() -> FormatReader:
