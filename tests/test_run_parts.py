@@ -11,7 +11,7 @@ from mnn_edge.artifact import ModelKind, ModelMetadata
 from mnn_edge.data.crop import MARGIN, UP_SHIFT
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.run import overlay
-from mnn_edge.run.detect import FixedBoxDetector, box_iou, nms, parse_box
+from mnn_edge.run.detect import Detection, FixedBoxDetector, box_iou, nms, parse_box
 from mnn_edge.run.frame_inference import FacePipeline
 from mnn_edge.run.outputs import JsonlSink, VideoSink, check_writable, display_available, letterbox
 from mnn_edge.run.smoothing import OneEuroFilter
@@ -407,3 +407,41 @@ def test_a_background_detection_is_carried_to_the_frame_it_is_merged_on():
     x0, y0, x1, y1 = merged.box
     assert (x0 + x1) / 2 == pytest.approx(250.0 + 25.0, abs=0.5)
     assert merged.detected and merged.detection_age == 5  # a detection's crop, made 5 frames ago
+
+
+class KeypointDetector(GatedDetector):
+    """A gated detector whose detections carry five keypoints, as CenterFace's do."""
+
+    def __init__(self, box, keypoints):
+        super().__init__([box])
+        self.keypoints = np.asarray(keypoints, dtype=np.float64)
+
+    def detect(self, image_bgr):
+        return [Detection(d.box, d.score, self.keypoints) for d in super().detect(image_bgr)]
+
+
+def test_a_background_detection_carries_its_keypoints_so_its_keypoint_crop_lands_on_the_face():
+    from mnn_edge.run.det_crop import box_rule, crop_from_detection
+
+    box = np.array([200.0, 150.0, 300.0, 280.0])
+    kps = [[228.0, 195.0], [272.0, 197.0], [250.0, 222.0], [232.0, 248.0], [268.0, 249.0]]
+    first = Detection(box, 0.9, np.array(kps))
+    centre_then, side_then = crop_from_detection(first)
+    assert np.linalg.norm(centre_then - box_rule(box)[0]) > 1.0  # the keypoints do move this crop
+    det = KeypointDetector(tuple(box), kps)
+    tracker = Tracker(det, TrackerConfig(redetect_every=3, background=True))
+    pipe = FacePipeline(FakeRunner(ModelKind.POSE), tracker)
+    try:
+        for t in range(7):
+            pipe.process(_frame(dx=5.0 * t), t)
+        det.gate.set()
+        assert tracker._worker.wait_idle(10)  # noqa: SLF001
+        merged = pipe.process(_frame(dx=35.0), 7).faces[0]
+    finally:
+        tracker.close()
+    # found on frame 2, merged on frame 7: box and keypoints moved 25 px with the pixels, so the
+    # merged crop is the keypoint crop of the detection, 25 px on
+    x0, y0, x1, y1 = merged.box
+    assert (x0 + x1) / 2 == pytest.approx(centre_then[0] + 25.0, abs=0.5)
+    assert (y0 + y1) / 2 == pytest.approx(centre_then[1], abs=0.5)
+    assert x1 - x0 == pytest.approx(side_then, rel=0.01)
