@@ -15,7 +15,7 @@ LAYERS = (
     ("fileio", "cli_util", "geometry", "meanface", "host"),
     ("artifact",),
     ("preprocess", "model"),
-    ("checkpoint",),
+    ("checkpoint", "frame"),
     ("runtime",),
     ("data",),
     ("quantize",),

@@ -7,7 +7,7 @@ same interleaving as the plain benchmark.
 
 Stages, per batch:
 - preprocess: square crop of each decoded BGR frame with ``mnn-run``'s own crop
-  (:func:`mnn_edge.data.crop.crop_frame_bgr`) + :func:`mnn_edge.preprocess.to_input`. Frames are
+  (:func:`mnn_edge.frame.crop_frame_bgr`) + :func:`mnn_edge.preprocess.to_input`. Frames are
   decoded once up front, as a camera hands over decoded frames; JPEG decoding is not timed.
 - h2d / infer / d2h: a runner that can separate them provides ``infer_staged(batch) -> (outputs,
   {"h2d": ms, "infer": ms, "d2h": ms})`` (the TensorRT runner, timing its copies and the
@@ -27,8 +27,8 @@ import numpy as np
 
 from mnn_edge.bench.schema import STAGES, Breakdown
 from mnn_edge.bench.timing import StageTimer, summarize
-from mnn_edge.data.crop import crop_frame_bgr
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.frame import crop_frame_bgr
 from mnn_edge.geometry import apply_affine, pose_to_image
 from mnn_edge.preprocess import to_input
 from mnn_edge.runtime.base import Runner

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnn_edge.artifact import ModelKind
-from mnn_edge.data.crop import crop_frame_bgr
+from mnn_edge.frame import crop_frame_bgr
 from mnn_edge.geometry import apply_affine, pose_to_image
 from mnn_edge.preprocess import to_input
 from mnn_edge.run.smoothing import TrackSmoother

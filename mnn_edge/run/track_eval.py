@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mnn_edge.data.crop import crop_frame_bgr
 from mnn_edge.evaluate.metrics import angle_errors, face_nme
+from mnn_edge.frame import crop_frame_bgr
 from mnn_edge.geometry import apply_affine
 from mnn_edge.preprocess import to_input
 from mnn_edge.run.app import RunConfig, run
