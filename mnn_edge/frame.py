@@ -1,17 +1,38 @@
-"""The inference crop: a square box of a frame warped to the network's input size, and its crop->image map.
+"""A frame's faces to the network and back, as ``mnn-run`` and ``mnn-bench --breakdown`` both take them.
 
-:func:`warp` is the warp every crop takes, the training crops' too
-(:func:`mnn_edge.data.crop.crop_sample`), so the network sees the pixels it was trained on.
+- :func:`crop_frame_bgr`: one square box of a BGR frame warped to the network's input size, and
+  its crop->image map; :func:`warp` is the warp every crop takes, the training crops' too
+  (:func:`mnn_edge.data.crop.crop_sample`), so the network sees the pixels it was trained on.
+- :func:`network_input`: the boxes of one batch -> the network's input
+  (:func:`mnn_edge.preprocess.to_input`) and their crop->image maps.
+- :func:`to_image`: the network's outputs for those crops mapped back to image pixels.
+
+The stage names both tools time are spelled here once: ``mnn-run`` times a frame's whole way
+(:data:`STAGES`); the breakdown times only the network's part of it, and splits ``infer`` into the
+host->device copy, the execution and the device->host copy where a runner can time them apart
+(:data:`BREAKDOWN_STAGES`, the keys of a benchmark record's ``breakdown.stages``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from mnn_edge.geometry import compose_affine, crop_transform, invert_affine
+from mnn_edge.artifact import ModelKind, ModelMetadata
+from mnn_edge.geometry import apply_affine, compose_affine, crop_transform, invert_affine, pose_to_image
+from mnn_edge.preprocess import to_input
+
+STAGES = ("decode", "detect", "track", "preprocess", "infer", "postprocess", "draw")
+INFER_SPLIT = ("h2d", "infer", "d2h")
+_INFER = STAGES.index("infer")
+BREAKDOWN_STAGES = (STAGES[_INFER - 1], *INFER_SPLIT, STAGES[_INFER + 1])
 
 MIN_WARP_ZOOM = 0.5  # below this zoom the image is area-reduced before the bilinear warp
+
+Face = tuple[np.ndarray, tuple[float, float], float]  # (BGR frame, centre, side): a square box in image px
 
 
 def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
@@ -45,3 +66,34 @@ def crop_frame_bgr(image_bgr: np.ndarray, centre: tuple[float, float], side: flo
     return warp(image_bgr, m, size)[..., ::-1], invert_affine(m)
 
 
+def network_input(faces: Sequence[Face], meta: ModelMetadata) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The (N, 3, S, S) network input of N boxes (each on its own frame, or several on one) and
+    their 2x3 crop->image maps; outside a frame is black."""
+    size = meta.input_size
+    crops = np.empty((len(faces), size, size, 3), dtype=np.uint8)
+    maps = []
+    for i, (image_bgr, centre, side) in enumerate(faces):
+        crops[i], m = crop_frame_bgr(image_bgr, centre, side, size)
+        maps.append(m)
+    return to_input(crops, meta), maps
+
+
+@dataclass(frozen=True)
+class ImageFace:
+    """One face's network outputs in image coordinates."""
+
+    pose: np.ndarray  # (6,) yaw, pitch, roll deg; tx, ty image px; tz scale in image px
+    landmarks: np.ndarray | None  # (L, 2) image px (full model only)
+    visibility: np.ndarray | None  # (L,) probability in [0, 1] (full model only)
+
+
+def to_image(outputs: dict[str, np.ndarray], maps: Sequence[np.ndarray], meta: ModelMetadata) -> list[ImageFace]:
+    """Row i of the network's outputs mapped through crop i's crop->image map to the image."""
+    full = meta.kind is ModelKind.FULL and "landmarks" in outputs
+    faces = []
+    for i, c2i in enumerate(maps):
+        pose = pose_to_image(np.asarray(outputs["pose"][i], dtype=np.float64), c2i)
+        landmarks = apply_affine(c2i, outputs["landmarks"][i]) if full else None
+        visibility = np.asarray(outputs["visibility"][i], dtype=np.float64) if "visibility" in outputs else None
+        faces.append(ImageFace(pose, landmarks, visibility))
+    return faces
