@@ -21,7 +21,7 @@ from mnn_edge.frame import BREAKDOWN_STAGES
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.inputs import random_input
-from mnn_edge.runtime.remote import is_model_url, parse_model_url
+from mnn_edge.runtime.remote.url import is_model_url, parse_model_url
 
 
 @dataclass(frozen=True)
