@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from mnn_edge.artifact import ModelKind, ModelMetadata
@@ -41,6 +40,8 @@ def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     Bilinear sampling aliases when the crop shrinks the face by more than 2x (large photos), so
     the image is first reduced with area averaging to a zoom of about 0.5 and ``m`` adjusted.
     """
+    import cv2  # here, not at the top: mnn-bench and mnn-report import this module for the stage names only
+
     zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
     if zoom < MIN_WARP_ZOOM:
         r = zoom / MIN_WARP_ZOOM
