@@ -92,6 +92,11 @@ def invert_affine(m: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
+def compose_affine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2x3 map ``a`` after ``b``."""
+    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
+
+
 def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Apply a 2x3 affine map to (N, 2) points."""
     pts = np.asarray(points, dtype=np.float64)

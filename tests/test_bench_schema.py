@@ -86,3 +86,11 @@ def test_load_run_errors(tmp_path) -> None:
     bad.write_text("{not json")
     with pytest.raises(MnnEdgeError, match="not valid JSON"):
         load_run(bad)
+
+
+def test_breakdown_stages_are_mnn_runs_network_part_with_infer_split() -> None:
+    # Declared once in mnn_edge.frame beside mnn-run's stages; a record's breakdown keys must not move.
+    from mnn_edge.frame import BREAKDOWN_STAGES, STAGES
+
+    assert BREAKDOWN_STAGES == ("preprocess", "h2d", "infer", "d2h", "postprocess")
+    assert {s for s in BREAKDOWN_STAGES if s in STAGES} == {"preprocess", "infer", "postprocess"}

@@ -150,7 +150,7 @@ def test_streaming_stats_match_summarize_then_stay_bounded():
 def test_mnn_run_timing_memory_is_flat_over_a_long_run():
     import tracemalloc
 
-    from mnn_edge.run.frame_inference import STAGES
+    from mnn_edge.frame import STAGES
     from mnn_edge.run.timing import RunTiming
 
     timing = RunTiming()

@@ -164,7 +164,7 @@ def test_generator_faces_stay_exact_under_augmentation(tmp_path):
 
 
 def test_large_photo_is_area_reduced_and_labels_still_hit_the_dots():
-    """A face 5x larger than the crop (zoom 0.2 < MIN_WARP_ZOOM): the pre-reduction keeps the map
+    """A face 5x larger than the crop (zoom 0.2 < frame.MIN_WARP_ZOOM): the pre-reduction keeps the map
     exact, so the dots drawn at the landmarks are still under the crop's landmarks."""
     s, img = synthetic_sample(pose=(10.0, 5.0, -5.0, 1000.0, 900.0, 500.0), size=1800)
     img[:] = 0

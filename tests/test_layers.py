@@ -15,7 +15,7 @@ LAYERS = (
     ("fileio", "cli_util", "geometry", "meanface", "host"),
     ("artifact",),
     ("preprocess", "model"),
-    ("checkpoint",),
+    ("checkpoint", "frame"),
     ("runtime",),
     ("data",),
     ("quantize",),
@@ -59,6 +59,18 @@ def test_imports_point_down_only():
     upward = [f"{where}: {src} imports {dst}" for src, dst, where in edges()
               if unit_of(src) != unit_of(dst) and LAYER[unit_of(dst)] >= LAYER[unit_of(src)]]
     assert upward == []
+
+
+# The crop a frame takes at inference is mnn_edge.frame's (below the runtime layer); the data
+# package makes training data. Of the command lines that run artifacts, only the modules that
+# make test clips (synthetic faces; real photos with their truth) read it.
+MAKES_CLIPS = {"mnn_edge.run.synth_video", "mnn_edge.run.track_videos"}
+
+
+def test_inference_does_not_go_through_the_training_data_package():
+    found = [f"{where}: {src} imports {dst}" for src, dst, where in edges()
+             if unit_of(dst) == "data" and unit_of(src) in ("run", "bench", "serve") and src not in MAKES_CLIPS]
+    assert found == []
 
 
 def test_the_check_sees_lazy_imports(tmp_path):

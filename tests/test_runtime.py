@@ -28,7 +28,7 @@ def test_plan_without_tensorrt_names_the_extra(tmp_path):
 
 def test_runtime_import_pulls_in_neither_torch_nor_tensorrt():
     # nor the serving stack: tritonclient only when a model URL is opened, mlserver only in mnn-serve
-    code = ("import sys, mnn_edge.runtime, mnn_edge.runtime.onnxruntime_backend, mnn_edge.runtime.remote_backend, "
+    code = ("import sys, mnn_edge.runtime, mnn_edge.runtime.onnxruntime_backend, mnn_edge.runtime.remote.runner, "
             "mnn_edge.preprocess, mnn_edge.serve.cli, mnn_edge.serve.server, mnn_edge.serve.artifacts; "
             "print(sorted(m for m in ('torch', 'tensorrt', 'pycuda', 'tritonclient', 'mlserver', 'grpc') "
             "if m in sys.modules))")

@@ -28,7 +28,7 @@ from mnn_edge.errors import InputError, MnnEdgeError  # noqa: E402
 from mnn_edge.runtime import backend_for, open_runner  # noqa: E402
 from mnn_edge.runtime.compare import PARITY_MAX_ABS  # noqa: E402
 from mnn_edge.runtime.inputs import random_input  # noqa: E402
-from mnn_edge.runtime.remote import DEFAULT_TIMEOUT_S, ModelURL, artifact_arg, parse_model_url  # noqa: E402
+from mnn_edge.runtime.remote.url import DEFAULT_TIMEOUT_S, ModelURL, artifact_arg, parse_model_url  # noqa: E402
 from mnn_edge.serve.ports import free_ports  # noqa: E402
 
 STARTUP_S = 90  # importing MLServer + loading the model; ~10 s here with a training run beside it

@@ -5,17 +5,18 @@ bottleneck (tensorrtx issue 1208: preprocessing at 8x the inference time). So ``
 --breakdown --frames DIR`` times the whole path a frame takes, with the same timing core and the
 same interleaving as the plain benchmark.
 
-Stages, per batch:
-- preprocess: square crop of each decoded BGR frame with ``mnn-run``'s own crop
-  (:func:`mnn_edge.data.crop.crop_frame_bgr`) + :func:`mnn_edge.preprocess.to_input`. Frames are
-  decoded once up front, as a camera hands over decoded frames; JPEG decoding is not timed.
+Stages, per batch (:data:`mnn_edge.frame.BREAKDOWN_STAGES`: the network's part of ``mnn-run``'s
+frame, through ``mnn-run``'s own functions):
+- preprocess: square crop of each decoded BGR frame and the network input
+  (:func:`mnn_edge.frame.network_input`). Frames are decoded once up front, as a camera hands
+  over decoded frames; JPEG decoding is not timed.
 - h2d / infer / d2h: a runner that can separate them provides ``infer_staged(batch) -> (outputs,
   {"h2d": ms, "infer": ms, "d2h": ms})`` (the TensorRT runner, timing its copies and the
   execution separately). ONNX Runtime and PyTorch on the CPU copy nothing, and on CUDA their
   copies happen inside one ``run()`` call: for them h2d and d2h are reported as null (folded into
   infer) and the record's note says so.
-- postprocess: landmarks and pose mapped from crop pixels back to the frame
-  (:func:`mnn_edge.geometry.apply_affine`, :func:`mnn_edge.geometry.pose_to_image`).
+- postprocess: pose, landmarks and visibility mapped from crop pixels back to the frame
+  (:func:`mnn_edge.frame.to_image`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mnn_edge.bench.schema import STAGES, Breakdown
+from mnn_edge.bench.schema import Breakdown
 from mnn_edge.bench.timing import StageTimer, summarize
-from mnn_edge.data.crop import crop_frame_bgr
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.geometry import apply_affine, pose_to_image
-from mnn_edge.preprocess import to_input
+from mnn_edge.frame import BREAKDOWN_STAGES, INFER_SPLIT, network_input, to_image
 from mnn_edge.runtime.base import Runner
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -79,38 +78,25 @@ class FramePipeline:
     def __call__(self) -> dict[str, np.ndarray]:
         idx = [(self._next + i) % len(self._frames) for i in range(self.batch)]
         self._next = (self._next + self.batch) % len(self._frames)
-        size = self.meta.input_size
         t = self.timer
         with t.stage("preprocess"):
-            cropped = [crop_frame_bgr(self._frames[i], *self._boxes[i], size) for i in idx]
-            crops = np.stack([c for c, _ in cropped])
-            x = to_input(crops, self.meta)
+            x, maps = network_input([(self._frames[i], *self._boxes[i]) for i in idx], self.meta)
         if self._staged is not None:
             outputs, stages_ms = self._staged(x)
-            for name in ("h2d", "infer", "d2h"):
+            for name in INFER_SPLIT:
                 t.add(name, stages_ms[name])
         else:
             with t.stage("infer"):
                 outputs = self.runner.infer(x)
         with t.stage("postprocess"):
-            _to_frame(outputs, [m for _, m in cropped])
+            to_image(outputs, maps, self.meta)
         return outputs
 
     def breakdown(self, skip: int = 0) -> Breakdown:
         """Stage statistics, leaving out the first ``skip`` calls of each stage (the warm-up)."""
         stages: dict = {}
-        for name in STAGES:
+        for name in BREAKDOWN_STAGES:
             s = self.timer.samples_ms.get(name, [])[skip:]
             stages[name] = summarize(s) if s else None
         return Breakdown(stages, STAGED_NOTE if self._staged is not None else FOLDED_NOTE)
 
-
-def _to_frame(outputs: dict[str, np.ndarray], crop_to_image: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """What a caller does with the outputs: landmarks and pose in frame coordinates."""
-    result = []
-    for k, m in enumerate(crop_to_image):
-        item = {"pose": pose_to_image(outputs["pose"][k], m)}
-        if "landmarks" in outputs:
-            item["landmarks"] = apply_affine(m, outputs["landmarks"][k])
-        result.append(item)
-    return result

@@ -18,7 +18,7 @@ from mnn_edge.cli_util import run_cli
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import check_distinct, claim_outputs, refuse_existing
 from mnn_edge.runtime import backend_for
-from mnn_edge.runtime.remote import artifact_arg, is_model_url
+from mnn_edge.runtime.remote.url import artifact_arg, is_model_url
 
 
 def build_parser() -> argparse.ArgumentParser:

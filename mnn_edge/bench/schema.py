@@ -13,6 +13,7 @@ so ``mnn-report`` can merge results measured on different machines into one tabl
                   "breakdown": {"stages": {stage: {n, mean, ...} | null}, "note": "..."} | null}]}
 
 Latencies are per call of one batch, in milliseconds; throughput is images per second.
+A breakdown's stages are :data:`mnn_edge.frame.BREAKDOWN_STAGES`.
 ``ratio_to_baseline`` divides this record's latency by the baseline's at the same batch size,
 measured in the same interleaved run (so < 1 means faster than the baseline).
 """
@@ -31,7 +32,6 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import read_json, write_text_atomic
 
 SCHEMA_VERSION = "mnn-edge-bench/1"
-STAGES = ("preprocess", "h2d", "infer", "d2h", "postprocess")
 
 
 class Backend(str, Enum):

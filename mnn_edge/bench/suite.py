@@ -14,13 +14,14 @@ import numpy as np
 
 from mnn_edge.artifact import ModelKind
 from mnn_edge.bench.machine import machine_record
-from mnn_edge.bench.schema import STAGES, Backend, BenchRecord, BenchRun, record_from_timing, with_ratios
+from mnn_edge.bench.schema import Backend, BenchRecord, BenchRun, record_from_timing, with_ratios
 from mnn_edge.bench.timing import Case, TimingConfig, time_cases
 from mnn_edge.errors import MnnEdgeError
+from mnn_edge.frame import BREAKDOWN_STAGES
 from mnn_edge.runtime import backend_for, open_runner
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.inputs import random_input
-from mnn_edge.runtime.remote import is_model_url, parse_model_url
+from mnn_edge.runtime.remote.url import is_model_url, parse_model_url
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,10 @@ def format_table(records: list[BenchRecord], baseline: str | None) -> str:
     bds = [r for r in records if r.breakdown is not None]
     if bds:
         lines.append("")
-        lines.append(f"{'breakdown (mean ms)':<22} {'batch':>5} " + " ".join(f"{s:>11}" for s in STAGES))
+        lines.append(f"{'breakdown (mean ms)':<22} {'batch':>5} " + " ".join(f"{s:>11}" for s in BREAKDOWN_STAGES))
         for r in bds:
             cells = []
-            for stage in STAGES:
+            for stage in BREAKDOWN_STAGES:
                 st = r.breakdown.stages.get(stage)
                 cells.append(f"{st.mean:>11.2f}" if st is not None else f"{'folded':>11}")
             lines.append(f"{r.name:<22} {r.batch:>5} " + " ".join(cells))

@@ -10,11 +10,13 @@ Labels follow the pixels: landmarks and the pose's tx, ty through the same affin
 weak-perspective scale) multiplied by the zoom. A source with angles but no exact pose (AFLW2000-3D,
 300W-LP) gets tx, ty, tz fitted: the mean face posed with the ground-truth angles, scale and shift
 least-squares fitted to the 68 landmarks (:func:`mnn_edge.geometry.fit_translation_scale`).
+
+The pixels go through the warp inference uses (:func:`mnn_edge.frame.warp`); what is here is
+training's own: the box rule from labels, the labels moved with the crop, augmentation.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from mnn_edge.artifact import INPUT_SIZE
@@ -23,12 +25,19 @@ from mnn_edge.data.augment import Augment, AugmentDraw
 from mnn_edge.data.readers import load_image_rgb
 from mnn_edge.data.sample import CropItem, FaceSample
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.geometry import apply_affine, crop_transform, euler_to_matrix, fit_translation_scale, invert_affine
+from mnn_edge.frame import warp
+from mnn_edge.geometry import (
+    apply_affine,
+    compose_affine,
+    crop_transform,
+    euler_to_matrix,
+    fit_translation_scale,
+    invert_affine,
+)
 from mnn_edge.meanface import mean_face
 
 MARGIN = 1.7  # crop side / landmark-box side
 UP_SHIFT = 0.12  # centre moved up by this fraction of the landmark-box height
-MIN_WARP_ZOOM = 0.5  # below this zoom the image is area-reduced before the bilinear warp
 
 
 def landmark_box(sample: FaceSample) -> np.ndarray:
@@ -118,49 +127,13 @@ def crop_sample(sample: FaceSample, image: np.ndarray | None = None, size: int =
     return CropItem(image=out, crop_to_image=invert_affine(m), landmarks=lms, visibility=vis, pose=pose)
 
 
-def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    """``cv2.warpAffine`` of ``image`` through ``m`` (image -> crop px), black outside the image.
-
-    Bilinear sampling aliases when the crop shrinks the face by more than 2x (large photos), so
-    the image is first reduced with area averaging to a zoom of about 0.5 and ``m`` adjusted.
-    """
-    zoom = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-    if zoom < MIN_WARP_ZOOM:
-        r = zoom / MIN_WARP_ZOOM
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_AREA)
-        rx, ry = small.shape[1] / w, small.shape[0] / h
-        # small-image px from image px with pixel centres on integers: x_s = (x + 0.5) r - 0.5
-        to_small = np.array([[rx, 0.0, 0.5 * rx - 0.5], [0.0, ry, 0.5 * ry - 0.5]])
-        m = _compose(m, invert_affine(to_small))
-        image = small
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=(0, 0, 0))
-
-
-def crop_frame_bgr(image_bgr: np.ndarray, centre: tuple[float, float], side: float,
-                   size: int) -> tuple[np.ndarray, np.ndarray]:
-    """One face of a BGR video frame -> (size, size, 3) RGB crop and its 2x3 crop->image map.
-
-    What ``mnn-run`` pays per face (and ``mnn-bench --breakdown`` times): cropping the BGR frame and
-    flipping only the crop's channels avoids converting a whole (maybe 4K) frame to RGB; the warp is
-    the training crops' own (area pre-reduction against aliasing on big faces)."""
-    m = crop_transform((float(centre[0]), float(centre[1])), float(side), size)
-    return warp(image_bgr, m, size)[..., ::-1], invert_affine(m)
-
-
-def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """2x3 map ``a`` after ``b``."""
-    return (np.vstack([a, [0, 0, 1]]) @ np.vstack([b, [0, 0, 1]]))[:2]
-
-
 def _augment_geometry(d: AugmentDraw, size: int, m: np.ndarray, lms, vis, pose):
     """Compose the mirror and the similarity onto the crop map and move every label with them."""
     if d.flip:
         n = len(lms) if lms is not None else 68
         order = aug_mod.flip_order(n) if (lms is not None or vis is not None) else None
         fm = aug_mod.flip_matrix(size)
-        m = _compose(fm, m)
+        m = compose_affine(fm, m)
         if lms is not None:
             lms = apply_affine(fm, lms)[order]
         if vis is not None:
@@ -168,7 +141,7 @@ def _augment_geometry(d: AugmentDraw, size: int, m: np.ndarray, lms, vis, pose):
         if pose is not None:
             pose = aug_mod.flip_pose(pose, size)
     sm = aug_mod.similarity_matrix(d, size)
-    m = _compose(sm, m)
+    m = compose_affine(sm, m)
     if lms is not None:
         lms = apply_affine(sm, lms)
     if pose is not None:

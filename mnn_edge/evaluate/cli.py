@@ -13,7 +13,7 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.baseline import BASELINES
 from mnn_edge.evaluate.scoring import EvalConfig, evaluate, format_table
 from mnn_edge.fileio import claim_outputs, write_text_atomic
-from mnn_edge.runtime.remote import artifact_arg
+from mnn_edge.runtime.remote.url import artifact_arg
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +73,7 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
     if not 1 <= args.batch <= 256:  # 100000 crops in one call took 4.1 GB before failing
         raise MnnEdgeError(f"--batch must be 1..256 faces per inference call, got {args.batch}")
     from mnn_edge.fileio import check_distinct, refuse_existing
-    from mnn_edge.runtime.remote import is_model_url
+    from mnn_edge.runtime.remote.url import is_model_url
 
     check_distinct([(None if is_model_url(artifact) else artifact, "artifact"), (args.data, "dataset"),
                     (args.pose_labels, "pose labels file"), (args.baseline_data, "baseline dataset")],

@@ -20,9 +20,8 @@ import numpy as np
 from mnn_edge.data.augment import AugmentDraw
 from mnn_edge.data.sample import FaceSample
 from mnn_edge.errors import MnnEdgeError
-from mnn_edge.preprocess import to_input
+from mnn_edge.evaluate.metrics import crop_and_infer
 from mnn_edge.runtime.base import Runner
-from mnn_edge.runtime.chunks import infer_in_chunks
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 180.0))
 PITCH_BINS = ((0.0, 20.0), (20.0, 180.0))
@@ -48,13 +47,8 @@ def binned_mae(faces: list[dict], angle: int, bins: tuple[tuple[float, float], .
 def _read_angles(runner: Runner, samples: list[FaceSample], draw: AugmentDraw,
                  batch: int) -> tuple[np.ndarray, np.ndarray]:
     """(label angles, read angles), each (N, 3), of every sample cropped with ``draw``."""
-    from mnn_edge.data.crop import crop_sample
-
-    meta = runner.metadata
     labels, reads = [], []
-    for start in range(0, len(samples), batch):
-        crops = [crop_sample(s, size=meta.input_size, augment=draw) for s in samples[start:start + batch]]
-        out = infer_in_chunks(runner, to_input(np.stack([c.image for c in crops]), meta))
+    for _, crops, out in crop_and_infer(runner, samples, batch, augment=draw):
         labels += [c.pose[:3] for c in crops]
         reads += list(np.asarray(out["pose"])[:, :3])
     return np.asarray(labels, np.float64), np.asarray(reads, np.float64)

@@ -20,8 +20,10 @@ Metrics the model or the data cannot give are NaN (``None`` in JSON).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +33,9 @@ from mnn_edge.errors import MnnEdgeError
 from mnn_edge.preprocess import to_input
 from mnn_edge.runtime.base import Runner
 from mnn_edge.runtime.chunks import infer_in_chunks
+
+if TYPE_CHECKING:  # augment (and cv2 with it) loads only when a crop is made
+    from mnn_edge.data.augment import AugmentDraw
 
 # Outer eye corners per landmark count (the inter-ocular normaliser of 300W / AFLW2000-3D).
 
@@ -172,24 +177,32 @@ class _Accumulator:
             pose_reference=reference, faces=self.faces)
 
 
+def crop_and_infer(runner: Runner, samples: list[FaceSample], batch: int = 8, augment: AugmentDraw | None = None
+                   ) -> Iterator[tuple[list[FaceSample], list[CropItem], dict[str, np.ndarray]]]:
+    """``batch`` faces at a time: the samples, their standard crops (with the fixed ``augment`` drawn
+    onto them, labels moved along) and the runner's outputs for those crops. The one loop scoring
+    (:func:`evaluate_runner`) and the roll sweep (:mod:`mnn_edge.evaluate.large_pose`) share."""
+    from mnn_edge.data.crop import crop_sample
+
+    meta = runner.metadata
+    for start in range(0, len(samples), batch):
+        chunk = samples[start:start + batch]
+        crops = [crop_sample(s, size=meta.input_size, augment=augment) for s in chunk]
+        # cropped `batch` faces at a time; the helper fits each call to the engine's profile
+        yield chunk, crops, infer_in_chunks(runner, to_input(np.stack([c.image for c in crops]), meta))
+
+
 def evaluate_runner(runner: Runner, samples: list[FaceSample], batch: int = 8, progress: bool = True) -> EvalResult:
     """Run ``runner`` on the standard crops of ``samples`` and score its outputs (see module doc)."""
     from tqdm import tqdm
-
-    from mnn_edge.data.crop import crop_sample
 
     if not samples:
         raise MnnEdgeError("no faces to evaluate")
     if batch < 1:
         raise MnnEdgeError(f"batch must be >= 1, got {batch}")
-    meta = runner.metadata
     acc = _Accumulator()
     with tqdm(total=len(samples), desc="eval", disable=not progress, dynamic_ncols=True) as bar:
-        for start in range(0, len(samples), batch):
-            chunk = samples[start:start + batch]
-            crops = [crop_sample(s, size=meta.input_size) for s in chunk]
-            # cropped `batch` faces at a time; the helper fits each call to the engine's profile
-            outs = infer_in_chunks(runner, to_input(np.stack([c.image for c in crops]), meta))
+        for chunk, crops, outs in crop_and_infer(runner, samples, batch):
             for i, (s, c) in enumerate(zip(chunk, crops)):
                 acc.add(s, c, {k: v[i] for k, v in outs.items()})
             bar.update(len(chunk))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mnn_edge.bench.machine import format_machine
-from mnn_edge.bench.schema import STAGES, BenchRun
+from mnn_edge.bench.schema import BenchRun
+from mnn_edge.frame import BREAKDOWN_STAGES
 from mnn_edge.report.accuracy import AccuracySet
 from mnn_edge.report.rows import BACKEND_LABEL, MODEL_LABEL, ReportRow
 
@@ -51,11 +52,12 @@ def breakdown_table(runs: list[BenchRun]) -> str | None:
     recs = [r for run in runs for r in run.records if r.breakdown is not None]
     if not recs:
         return None
-    lines = ["| artifact | device | batch | " + " | ".join(f"{s} ms" for s in STAGES) + " | end-to-end ms | frames/s |",
-             "|---|---|---|" + "---|" * (len(STAGES) + 2)]
+    stage_cols = " | ".join(f"{s} ms" for s in BREAKDOWN_STAGES)
+    lines = [f"| artifact | device | batch | {stage_cols} | end-to-end ms | frames/s |",
+             "|---|---|---|" + "---|" * (len(BREAKDOWN_STAGES) + 2)]
     for r in recs:
         cells = [("folded" if r.breakdown.stages.get(s) is None else f"{r.breakdown.stages[s].mean:.2f}")
-                 for s in STAGES]
+                 for s in BREAKDOWN_STAGES]
         cells += [f"{r.latency_ms.mean:.2f}", f"{r.throughput_ips:.1f}"]
         lines.append(f"| {r.name} | {r.device} | {r.batch} | " + " | ".join(cells) + " |")
     notes = sorted({r.breakdown.note for r in recs if r.breakdown.note})

@@ -242,7 +242,7 @@ def run(cfg: RunConfig) -> RunSummary:
 def _inputs(cfg: RunConfig) -> list[tuple[Path | str | None, str]]:
     """Every file the run reads: none of them may be written."""
     from mnn_edge.run.sources import list_images
-    from mnn_edge.runtime.remote import is_model_url
+    from mnn_edge.runtime.remote.url import is_model_url
 
     found: list[tuple[Path | str | None, str]] = [
         (None if is_model_url(cfg.engine) else cfg.engine, "model"), (cfg.detector.model, "detector model")]

@@ -1,10 +1,10 @@
 """One frame through the network: crops -> preprocess -> infer -> results in image coordinates.
 
-The crop size and normalisation come from the artifact's metadata (via
-:func:`mnn_edge.preprocess.to_input`); every face in the frame goes through the network in one
-batch (split only when an engine's profile caps the batch). Several streams share one runner:
-:func:`process_frames` runs the faces of all their frames as one batch, each stream keeping its
-own tracker and smoother.
+The crop, the network input and the way back to the image are :mod:`mnn_edge.frame`'s, the steps
+``mnn-bench --breakdown`` times; the crop size and normalisation come from the artifact's metadata.
+Every face in the frame goes through the network in one batch (split only when an engine's
+profile caps the batch). Several streams share one runner: :func:`process_frames` runs the faces
+of all their frames as one batch, each stream keeping its own tracker and smoother.
 """
 
 from __future__ import annotations
@@ -14,16 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnn_edge.artifact import ModelKind
-from mnn_edge.data.crop import crop_frame_bgr
-from mnn_edge.geometry import apply_affine, pose_to_image
-from mnn_edge.preprocess import to_input
+from mnn_edge.frame import STAGES, network_input, to_image
 from mnn_edge.run.smoothing import TrackSmoother
 from mnn_edge.run.track import Track, Tracker
 from mnn_edge.runtime import Runner
 from mnn_edge.runtime.chunks import infer_in_chunks
-
-STAGES = ("decode", "detect", "track", "preprocess", "infer", "postprocess", "draw")
 
 
 @dataclass
@@ -43,16 +38,6 @@ class FrameResult:
     faces: list[FaceResult]
     latency_ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     detector_ran: bool = False
-
-
-def crop_faces(image_bgr: np.ndarray, tracks: list[Track], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(N, size, size, 3) RGB crops and their 2x3 crop->image maps; outside the frame is black."""
-    crops = np.empty((len(tracks), size, size, 3), dtype=np.uint8)
-    maps = []
-    for i, t in enumerate(tracks):
-        crops[i], m = crop_frame_bgr(image_bgr, t.center, t.size, size)
-        maps.append(m)
-    return crops, maps
 
 
 @dataclass
@@ -88,8 +73,7 @@ class FacePipeline:
         result.latency_ms["track"] = (t1 - t0) * 1000.0 - self.tracker.detect_ms  # the flow, the carrying
         if not tracks:
             return PreparedFrame(result, [], [], np.empty((0,)), timestamp)
-        crops, maps = crop_faces(image_bgr, tracks, self.meta.input_size)
-        batch = to_input(crops, self.meta)
+        batch, maps = network_input([(image_bgr, t.center, t.size) for t in tracks], self.meta)
         result.latency_ms["preprocess"] = (time.perf_counter() - t1) * 1000.0
         return PreparedFrame(result, tracks, maps, batch, timestamp)
 
@@ -102,16 +86,13 @@ class FacePipeline:
 
     def _postprocess(self, tracks: list[Track], maps: list[np.ndarray], outputs: dict[str, np.ndarray],
                      timestamp: float) -> list[FaceResult]:
-        full = self.meta.kind is ModelKind.FULL and "landmarks" in outputs
         faces = []
-        for i, (track, c2i) in enumerate(zip(tracks, maps)):
-            pose = pose_to_image(np.asarray(outputs["pose"][i], dtype=np.float64), c2i)
-            landmarks = apply_affine(c2i, outputs["landmarks"][i]) if full else None
-            visibility = np.asarray(outputs["visibility"][i], dtype=np.float64) if "visibility" in outputs else None
+        for track, face in zip(tracks, to_image(outputs, maps, self.meta)):
+            pose, landmarks = face.pose, face.landmarks
             if self.smoother is not None:
                 pose, landmarks = self.smoother.smooth(track.track_id, timestamp, pose, landmarks)
             faces.append(FaceResult(track.track_id, track.box(), track.score, track.detected,
-                                    self.tracker.frames_since_detection(track), pose, landmarks, visibility))
+                                    self.tracker.frames_since_detection(track), pose, landmarks, face.visibility))
         if self.smoother is not None:
             self.smoother.keep_only({t.track_id for t in self.tracker.tracks})
         return faces

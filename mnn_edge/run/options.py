@@ -14,7 +14,7 @@ from mnn_edge.run.detect import DetectorKind, attach_negative_values, parse_box
 from mnn_edge.run.outputs import display_available, gui_available
 from mnn_edge.run.source_list import FILE, SOURCES_FILE_HELP, AddSource, source_configs
 from mnn_edge.run.track import TrackerConfig
-from mnn_edge.runtime.remote import artifact_arg
+from mnn_edge.runtime.remote.url import artifact_arg
 
 # mnn-run --help opens with this (it was the command's module docstring; kept word for word).
 DESCRIPTION = "``mnn-run``: head pose on a camera, a video or images, with overlays and JSON output."

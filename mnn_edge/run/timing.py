@@ -5,7 +5,7 @@ the smoothed FPS shown on the overlay."""
 from __future__ import annotations
 
 from mnn_edge.bench.timing import StreamingStats
-from mnn_edge.run.frame_inference import STAGES
+from mnn_edge.frame import STAGES
 
 
 class FpsMeter:

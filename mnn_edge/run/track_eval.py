@@ -22,11 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mnn_edge.data.crop import crop_frame_bgr
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.evaluate.metrics import angle_errors, face_nme
+from mnn_edge.frame import network_input
 from mnn_edge.geometry import apply_affine
-from mnn_edge.preprocess import to_input
 from mnn_edge.run.app import RunConfig, run
 from mnn_edge.run.track_videos import Clip, TruthFace, write_clip
 from mnn_edge.runtime import Runner, open_runner
@@ -63,23 +62,20 @@ def decoded_frames(path: Path) -> list[np.ndarray]:
 
 def oracle(runner: Runner, frames: list[np.ndarray], truth: list[list[TruthFace]]) -> dict:
     """Per-image errors: every true face cropped by the training rule from its true landmarks."""
-    size = runner.metadata.input_size
-    crops, maps, faces = [], [], []
+    boxes, faces = [], []
     for image, on_frame in zip(frames, truth):
         for face in on_frame:
-            centre, side = face.crop()
-            crop, c2i = crop_frame_bgr(image, centre, side, size)
-            crops.append(crop)
-            maps.append(c2i)
+            boxes.append((image, *face.crop()))
             faces.append(face)
     err, nme = [], []
-    for start in range(0, len(crops), 32):
-        out = infer_in_chunks(runner, to_input(np.stack(crops[start:start + 32]), runner.metadata))
+    for start in range(0, len(boxes), 32):
+        batch, maps = network_input(boxes[start:start + 32], runner.metadata)
+        out = infer_in_chunks(runner, batch)
         for i in range(len(out["pose"])):
             face = faces[start + i]
             err.append(angle_errors(out["pose"][i][:3], face.angles))
             if "landmarks" in out:
-                nme.append(face_nme(apply_affine(maps[start + i], out["landmarks"][i]), face.landmarks)[1])
+                nme.append(face_nme(apply_affine(maps[i], out["landmarks"][i]), face.landmarks)[1])
     return {"mae": float(np.mean(err)) if err else math.nan,
             "mae_per_angle": np.mean(err, axis=0).tolist() if err else None,
             "nme_box": float(np.mean(nme)) if nme else None}

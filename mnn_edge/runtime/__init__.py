@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mnn_edge.errors import MissingDependencyError, MnnEdgeError
 from mnn_edge.runtime.base import InputSpec, Runner
-from mnn_edge.runtime.remote import is_model_url
+from mnn_edge.runtime.remote.url import is_model_url
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ BACKENDS = (
     BackendEntry("onnxruntime", (".onnx",), "mnn_edge.runtime.onnxruntime_backend", "OnnxRuntimeRunner", True),
     BackendEntry("pytorch", (".pt",), "mnn_edge.runtime.torch_backend", "TorchRunner", True),
     BackendEntry("tensorrt", (".plan", ".engine"), "mnn_edge.runtime.tensorrt.runner", "TensorRTRunner", False),
-    BackendEntry("remote", (), "mnn_edge.runtime.remote_backend", "RemoteRunner", False),  # model URLs
+    BackendEntry("remote", (), "mnn_edge.runtime.remote.runner", "RemoteRunner", False),  # model URLs
 )
 SUFFIXES = {suffix: b.name for b in BACKENDS for suffix in b.suffixes}
 
