@@ -22,6 +22,7 @@ from pathlib import Path
 from mnn_edge.bench.machine import machine_record
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource
+from mnn_edge.data.readers.keypoints_csv import person_of
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.run import det_crop
 from mnn_edge.run.track_eval import (
@@ -92,7 +93,8 @@ def calibrate(data: Path, write: bool) -> int:
     for max_side, found in detector_found(train[::10][:300]).items():
         shares = ", ".join(f"{side} px {share:.0%}" for side, share in found.items())
         print(f"--det-max-side {max_side}: found {shares}")
-    fit = detector_crop_fit(train[::5][:600])
+    faces = train[::5][:600]
+    fit = detector_crop_fit(faces, [person_of(s.image_path) for s in faces])
     for rule, e in fit["errors_on_held_out_half"].items():
         print(f"{rule}: crop centre off by {e['centre_median']:.4f} of the crop side (p90 {e['centre_p90']:.4f}), "
               f"|log side ratio| {e['log_side_median']:.4f} (p90 {e['log_side_p90']:.4f}), {fit['faces']} faces")

@@ -76,3 +76,24 @@ def test_the_shipped_calibration_frames_real_faces_closer_than_the_box(shared_da
     assert len(errors["box"]) == 36
     # measured: median framing error (centre off + |log side ratio|) 0.114 (box) vs 0.073 (keypoints)
     assert np.median(errors["keypoints"]) < 0.8 * np.median(errors["box"]), errors
+
+
+def test_the_calibration_fits_on_one_half_of_the_people_and_scores_on_the_other(shared_data):
+    from mnn_edge.data.readers import DataSource
+    from mnn_edge.data.readers.keypoints_csv import person_of
+    from mnn_edge.errors import MissingDependencyError
+    from mnn_edge.run.detect import find_centerface_model
+    from mnn_edge.run.track_eval import detector_crop_fit
+
+    try:
+        find_centerface_model()
+    except MissingDependencyError as e:
+        pytest.skip(str(e))
+    faces = DataSource(shared_data / "real/ytf_keypoints/train", "keypoints-csv", subset="train").read()[::60][:16]
+    doc = detector_crop_fit(faces, [person_of(s.image_path) for s in faces])
+    assert doc["faces"] >= 50 and doc["people"] >= 8
+    assert np.asarray(doc["coefficients"]).shape == (3, det_crop.N_FEATURES)
+    errors = doc["errors_on_held_out_half"]
+    assert errors["keypoints"]["centre_median"] < errors["box_rule"]["centre_median"]
+    with pytest.raises(MnnEdgeError, match="groups for"):
+        detector_crop_fit(faces, ["one person"])

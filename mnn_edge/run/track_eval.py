@@ -217,12 +217,12 @@ def detector_found(samples, max_sides: tuple[int, ...] = (320, 640),
     return out
 
 
-def detector_crop_fit(samples, max_side: int = 320, seed: int = 0) -> dict:
+def detector_crop_fit(samples, groups: list[str], max_side: int = 320, seed: int = 0) -> dict:
     """Fit the detection -> crop model (:mod:`mnn_edge.run.det_crop`) on real faces pasted into
     640x480 frames at the sizes a tracked face has (80-200 px landmark box), random positions and
-    in-plane turns up to 35 degrees; fitted on half of the people, its errors measured on the other
-    half against the box rule's, then refitted on everyone. Returns the asset's document."""
-    from mnn_edge.data.readers.keypoints_csv import person_of
+    in-plane turns up to 35 degrees; fitted on half of the people (``groups``: each sample's
+    person), its errors measured on the other half against the box rule's, then refitted on
+    everyone. Returns the asset's document."""
     from mnn_edge.run import det_crop
     from mnn_edge.run.detect import CenterFaceDetector
     from mnn_edge.run.track_videos import FACE_SIDE, HEIGHT, WIDTH, background, load_photos, paste_face
@@ -231,9 +231,11 @@ def detector_crop_fit(samples, max_side: int = 320, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     bg = background(rng)
     det = CenterFaceDetector(max_side=max_side)
-    people = sorted({person_of(s.image_path) for s in samples})
+    if len(groups) != len(samples):
+        raise MnnEdgeError(f"{len(groups)} groups for {len(samples)} samples")
+    people = sorted(set(groups))
     rows = []  # (person index, box, keypoints, true centre, true side)
-    for sample, photo in zip(samples, photos):
+    for group, photo in zip(groups, photos):
         for side in (80, 110, 150, 200):
             at = np.array([WIDTH / 2 + rng.uniform(-60, 60), HEIGHT / 2 + rng.uniform(-40, 40)])
             frame, truth = paste_face(photo, bg, at, side / FACE_SIDE, float(rng.uniform(-35, 35)))
@@ -241,7 +243,7 @@ def detector_crop_fit(samples, max_side: int = 320, seed: int = 0) -> dict:
             near = [d for d in det.detect(frame) if d.keypoints is not None
                     and np.hypot(*((d.box[:2] + d.box[2:]) / 2 - centre)) <= crop_side / 2]
             if near:
-                rows.append((people.index(person_of(sample.image_path)), near[0].box, near[0].keypoints,
+                rows.append((people.index(group), near[0].box, near[0].keypoints,
                              centre, crop_side))
     if len(rows) < 50:
         raise MnnEdgeError(f"the detector found only {len(rows)} of the calibration faces; need at least 50")
