@@ -6,7 +6,9 @@ comments are dropped. A trailing comment may carry a marker, ``# needs: camera``
 GPU, TensorRT``), that says what the command needs beyond the CPU and the mirror; the check skips it
 and prints why, unless ``--have`` names everything it needs. Install steps (venv, ``pip install``)
 are left out of ``&&`` chains unless asked for, and a chain that runs the test suite is skipped
-(CI's own job, ``.ci/run``). ``MIRROR`` and ``../shared`` stand for the mirror of external data.
+(CI's own job, ``.ci/run``). ``mnn-export`` and ``mnn-data pseudo-label`` write complete-or-absent
+outputs that later commands read, so they are let run to the end (:data:`RUN_TO_END`). ``MIRROR``
+and ``../shared`` stand for the mirror of external data.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ INSTALL = re.compile(r"^(python3? -m venv\b|\. \S*activate$|source \S*activate$|
 SKIP_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(^|\s)(python3? -m )?pytest\b"), "runs the test suite: CI's job (.ci/run)"),
 )
+# Tools whose output is complete or absent (a stop leaves nothing) and which later commands read: these
+# run to the end (up to the check's longer budget) instead of being stopped at the usual one.
+RUN_TO_END = re.compile(r"(^|&& )(mnn-export|mnn-data pseudo-label)\b")
 MIRROR_WORDS = re.compile(r"(?<![\w./-])(MIRROR|\.\./shared)(?![\w-])")
 
 
@@ -83,7 +88,7 @@ def commands(doc: str, text: str) -> list[DocCommand]:
                 start = first + offset
             for m in NEEDS.finditer(comment):
                 needs += [n.strip() for n in m.group(1).split(",") if n.strip()]
-            if code.endswith("\\"):
+            if code.endswith("\\") and not comment:  # a backslash before a comment continues nothing
                 parts.append(code[:-1].strip())
                 continue
             parts.append(code.strip())
@@ -98,6 +103,7 @@ def commands(doc: str, text: str) -> list[DocCommand]:
 class Plan:
     run: str | None  # what to run, or None: skipped
     why: str = ""  # why skipped, or what was left out
+    to_end: bool = False  # complete-or-absent output that later commands read: let it finish
 
 
 def plan(cmd: DocCommand, *, install: bool = False, have: frozenset[str] = frozenset(),
@@ -121,4 +127,5 @@ def plan(cmd: DocCommand, *, install: bool = False, have: frozenset[str] = froze
         if mirror is None:
             return Plan(None, "needs the data mirror (--mirror)")
         text = MIRROR_WORDS.sub(lambda m: shlex.quote(mirror), text)
-    return Plan(text, f"without its install steps ({len(dropped)})" if dropped else "")
+    return Plan(text, f"without its install steps ({len(dropped)})" if dropped else "",
+                bool(RUN_TO_END.search(text)))

@@ -5,7 +5,8 @@ and nothing beside it), `mnn-data fetch all --from MIRROR` when --mirror is give
 of the ```bash blocks from the clone's root in the Python environment this script runs in (nothing
 is pip-installed; --install runs the README's install steps instead; the clone's code comes first
 on PYTHONPATH). A command still running at --budget seconds gets Ctrl-C (SIGINT): the tools save
-what they have and exit 130, which counts as started and stopped cleanly. Commands marked
+what they have and exit 130, which counts as started and stopped cleanly (mnn-export and
+mnn-data pseudo-label, whose complete-or-absent outputs later commands read, get --finish-budget). Commands marked
 `# needs: WHAT` in the docs (a camera, a GPU, TensorRT, a download, a running server) are skipped
 with that reason unless --have names WHAT; the test-suite command is CI's (.ci/run). Exits 1 when
 any command fails; --out writes the table as Markdown."""
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mirror", type=Path, help="folder laid out like the data mirror (e.g. ../shared)")
     p.add_argument("--budget", type=float, default=120.0, help="seconds per command before Ctrl-C (120)")
+    p.add_argument("--finish-budget", type=float, default=900.0,
+                   help="seconds for commands let run to the end (mnn-export, pseudo-label: others read their output)")
     p.add_argument("--grace", type=float, default=60.0, help="seconds a stopped command may take to exit (60)")
     p.add_argument("--docs", nargs="+", default=list(DOCS), help=f"docs, in order (default: {' '.join(DOCS)})")
     p.add_argument("--have", default="", help="comma-separated needs this machine meets (e.g. camera,GPU)")
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"[{i + 1}/{len(todo)}] {cmd.where}: {p.run}", flush=True)
             log = logs / f"{i:02d}.log"
-            result, took = run_one(p.run, clone, env, log, args.budget, args.grace)
+            budget = args.finish_budget if p.to_end else args.budget
+            result, took = run_one(p.run, clone, env, log, budget, args.grace)
             if result.startswith("FAILED"):
                 print("    " + "\n    ".join(tail(log)), flush=True)
                 result += ": " + " / ".join(tail(log, 2))
