@@ -79,6 +79,10 @@ def tail(log: Path, n: int = 6) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A shell starts a background job ('cmd &') with Ctrl-C ignored, children inherit that, and Python
+    # then installs no KeyboardInterrupt: the budget's Ctrl-C would do nothing. Handled here, it is
+    # reset to the default in every command started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     have = frozenset(h.strip() for h in args.have.split(",") if h.strip())
     mirror = str(args.mirror.resolve()) if args.mirror else None
     work = Path(tempfile.mkdtemp(prefix="doc-commands-"))
