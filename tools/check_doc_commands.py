@@ -65,10 +65,10 @@ def run_one(text: str, cwd: Path, env: dict[str, str], log: Path, budget: float,
                 proc.wait()
                 return f"FAILED: still running {grace:.0f} s after Ctrl-C", time.monotonic() - t0
     took = time.monotonic() - t0
+    if stopped and rc in (0, INTERRUPTED):  # a server (mnn-serve) ends a Ctrl-C'd run with 0
+        return "stopped at budget cleanly", took
     if rc == 0:
         return "ok", took
-    if stopped and rc == INTERRUPTED:
-        return "stopped at budget cleanly", took
     return f"FAILED: exit {rc}" + (" after Ctrl-C" if stopped else ""), took
 
 
