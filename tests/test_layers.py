@@ -12,7 +12,7 @@ SCRIPTS = ROOT.parent / "bench"
 # Lowest first. A module may import its own package and anything in a lower layer, nothing else.
 LAYERS = (
     ("errors",),
-    ("fileio", "cli_util", "geometry", "meanface", "host"),
+    ("fileio", "cli_util", "geometry", "meanface", "host", "doc_commands"),
     ("artifact",),
     ("preprocess", "model"),
     ("checkpoint", "frame"),
