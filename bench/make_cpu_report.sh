@@ -6,7 +6,8 @@
 #      landmarks; pose vs the FSA-Net teacher's labels, made here if missing) -- and latency of
 #      all eight artifacts interleaved; its table and targets go into bench/README.md,
 #   2. mnn-bench --breakdown: end-to-end stages on real frames (the first 32 YTF JPEG files),
-#   3. mnn-report: bench/report/REPORT.md, tradeoff.png, machine.json, from the copied results.
+#   3. mnn-report: bench/report/REPORT.md, tradeoff.png, machine.json, from the copied results (and the
+#      committed tracking benchmark, bench/report/tracking.json).
 # Usage: bench/make_cpu_report.sh [CHECKPOINT] [extra bench/quantization.py flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,4 +26,8 @@ mnn-bench "$WORK"/export/pose.onnx "$WORK"/export/pose.int8.onnx "$WORK"/export/
 mkdir -p bench/report
 cp bench/results/quantization.json bench/report/results.json
 cp bench/results/breakdown.json bench/report/breakdown.json
-mnn-report --results bench/report/results.json --bench bench/report/breakdown.json --out bench/report --force
+# mnn-run on moving faces is its own, longer benchmark (~25 min): its committed results are added when present
+#   python bench/tracking.py --engine export/pose.int8.onnx export/mnn.int8.onnx --json bench/report/tracking.json
+TRACKING=()
+[ -f bench/report/tracking.json ] && TRACKING=(--tracking bench/report/tracking.json)
+mnn-report --results bench/report/results.json --bench bench/report/breakdown.json "${TRACKING[@]}" --out bench/report --force

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from mnn_edge.bench.machine import machine_record
+from mnn_edge.bench.tracking_table import markdown
 from mnn_edge.cli_util import run_cli
 from mnn_edge.data.readers import DataSource
 from mnn_edge.data.readers.keypoints_csv import person_of
@@ -30,7 +31,6 @@ from mnn_edge.run.track_eval import (
     detector_crop_fit,
     detector_found,
     evaluate_clip,
-    markdown,
     settings,
     time_detector,
 )

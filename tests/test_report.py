@@ -206,3 +206,41 @@ def test_tensorrt_flavour_int8_timed_on_onnxruntime_is_not_plotted() -> None:
     row = SimpleNamespace(flavour="trt", backend="onnxruntime")
     assert off_target(row) and not off_target(SimpleNamespace(flavour="trt", backend="tensorrt"))
     assert not off_target(SimpleNamespace(flavour="cpu", backend="onnxruntime"))
+
+
+def _tracking_doc() -> dict:
+    setting = {"mae": 3.62, "nme_box": 0.0583, "misses": 0, "faces": 200, "false_faces": 0, "id_switches": 0,
+               "recovery_max": 0, "fps": 17.3, "p50_ms": 56.8, "p99_ms": 68.4, "detector_runs": 24}
+    row = {"clip": "slide", "per_image": {"mae": 4.16, "nme_box": 0.0545}, "settings": {"defaults": setting}}
+    machine = {"cpu": "Fake CPU", "cpu_flags": ["avx2"], "cores": 2}
+    return {"machine": machine, "engines": {"export/mnn.int8.onnx": [row]}}
+
+
+def test_tracking_results_get_a_section_of_their_own(inputs, tmp_path) -> None:
+    b, e = inputs
+    track = tmp_path / "tracking.json"
+    track.write_text(json.dumps(_tracking_doc()))
+    out = tmp_path / "t"
+    assert main(["--bench", str(b), "--eval", str(e), "--tracking", str(track), "--out", str(out)]) == 0
+    text = (out / "REPORT.md").read_text()
+    section = text.split("## Moving faces: mnn-run on video", 1)[1]
+    assert "### mnn.int8.onnx" in section and "CPU flags: avx2" in section
+    assert ("| slide | defaults | 3.62 | 4.16 | -0.54 | 5.83 | 5.45 | 0/200 | 0 | 0 | 0 | "
+            "17.3 | 56.8 | 68.4 | 1.20 | 24 |") in section
+    assert len(table_rows(text)) == len(ARTIFACTS)  # the speed/accuracy table is unchanged
+
+
+def test_a_tracking_file_that_is_not_one_is_one_clear_error(inputs, tmp_path) -> None:
+    b, e = inputs
+    bad = tmp_path / "bad.json"
+    doc = _tracking_doc()
+    del doc["engines"]["export/mnn.int8.onnx"][0]["settings"]["defaults"]["fps"]
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(MnnEdgeError, match="not tracking benchmark rows"):
+        main(["--bench", str(b), "--tracking", str(bad), "--out", str(tmp_path / "o")])
+    bad.write_text(json.dumps({"runs": []}))
+    with pytest.raises(MnnEdgeError, match="no 'engines' results"):
+        main(["--bench", str(b), "--tracking", str(bad), "--out", str(tmp_path / "o")])
+    with pytest.raises(MnnEdgeError, match="not found"):
+        main(["--bench", str(b), "--tracking", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o" / "REPORT.md").exists()

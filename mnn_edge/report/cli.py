@@ -28,6 +28,7 @@ def check_paths(args: argparse.Namespace, pipeline: PipelineConfig | None) -> No
     it reads, --force or not: ``--bench out/machine.json --force`` would read the benchmark and
     then write the machine record over it."""
     inputs = [*((p, "--results file") for p in args.results), *((p, "--bench file") for p in args.bench),
+              *((p, "--tracking file") for p in args.tracking),
               *((split_accuracy_spec(s)[1], "--eval file") for s in args.evals),
               (args.from_checkpoint, "checkpoint")]
     names = [REPORT_NAME, PLOT_NAME, MACHINE_NAME] + ([RESULTS_NAME] if pipeline is not None else [])
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--results", nargs="*", type=Path, default=[], help="results documents (pipeline, quantization)")
     p.add_argument("--bench", nargs="*", type=Path, default=[], help="mnn-bench / gpu_check JSON files")
+    p.add_argument("--tracking", nargs="*", type=Path, default=[],
+                   help="bench/tracking.py --json documents: mnn-run on moving faces, a section of their own")
     p.add_argument("--eval", dest="evals", nargs="*", default=[],
                    help="accuracy files: an accuracy set, or NAME=FILE for one mnn-eval --json result")
     src = p.add_mutually_exclusive_group()
@@ -86,6 +89,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None) -> Report
     words = sys.argv[1:] if argv is None else argv
     check_paths(args, pipeline)
     return ReportConfig(results=tuple(args.results), bench=tuple(args.bench), evals=tuple(args.evals),
+                        tracking=tuple(args.tracking),
                         pipeline=pipeline, out=args.out, force=args.force,
                         command="mnn-report " + " ".join(shlex.quote(w) for w in words))
 

@@ -4,11 +4,13 @@ the results, bench runs and accuracy files, then write REPORT.md, tradeoff.png a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from mnn_edge.bench.schema import BenchRun, load_run
+from mnn_edge.bench.tracking_table import load_tracking
 from mnn_edge.errors import MnnEdgeError
 from mnn_edge.fileio import write_text_atomic
 from mnn_edge.report.accuracy import AccuracySet, data_caption, load_accuracy
@@ -25,6 +27,7 @@ class ReportConfig:
     results: tuple[Path, ...]  # pipeline/quantization results documents
     bench: tuple[Path, ...]  # BenchRun JSON files
     evals: tuple[str, ...]  # accuracy files, FILE or NAME=FILE
+    tracking: tuple[Path, ...]  # bench/tracking.py JSON documents (mnn-run on moving faces)
     pipeline: PipelineConfig | None  # make the results first
     out: Path  # REPORT.md, tradeoff.png, machine.json (and results.json from a pipeline) go here
     force: bool
@@ -57,7 +60,8 @@ def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet
     machines = [run.machine for run in runs]
     write_text_atomic(cfg.out / MACHINE_NAME, json.dumps(machines[0] if len(machines) == 1 else machines,
                                                          indent=2) + "\n")
-    text = render_report(rows, runs, accs, cfg.command, PLOT_NAME if plotted else None, notes)
+    tracking = [load_tracking(p) for p in cfg.tracking]
+    text = render_report(rows, runs, accs, cfg.command, PLOT_NAME if plotted else None, notes, tracking)
     report = cfg.out / REPORT_NAME
     write_text_atomic(report, text)
     return report
@@ -73,9 +77,7 @@ def make_report(cfg: ReportConfig) -> int:
         doc = run_pipeline(cfg.pipeline, cfg.command)
         write_results(doc, cfg.out / RESULTS_NAME)
         extra_results.append(cfg.out / RESULTS_NAME)
-    runs, accs, notes = gather(ReportConfig(results=cfg.results + tuple(extra_results), bench=cfg.bench,
-                                            evals=cfg.evals, pipeline=None, out=cfg.out, force=cfg.force,
-                                            command=cfg.command))
+    runs, accs, notes = gather(dataclasses.replace(cfg, results=cfg.results + tuple(extra_results), pipeline=None))
     report = write_report(cfg, runs, accs, notes)
     print(f"wrote {report}, {cfg.out / PLOT_NAME}, {cfg.out / MACHINE_NAME}")
     return 0

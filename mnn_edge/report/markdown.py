@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mnn_edge.bench.machine import format_machine
 from mnn_edge.bench.schema import BenchRun
+from mnn_edge.bench.tracking_table import markdown
 from mnn_edge.frame import BREAKDOWN_STAGES
 from mnn_edge.report.accuracy import AccuracySet
 from mnn_edge.report.rows import BACKEND_LABEL, MODEL_LABEL, ReportRow
@@ -64,8 +67,23 @@ def breakdown_table(runs: list[BenchRun]) -> str | None:
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 
+def tracking_section(docs: list[dict]) -> list[str]:
+    """mnn-run on moving real faces (bench/tracking.py), one table per artifact."""
+    parts = ["## Moving faces: mnn-run on video", "",
+             "Real held-out faces pasted into 640×480 clips with exact per-frame truth, run through mnn-run's own "
+             "code at its flags (`python bench/tracking.py`, docs/RUN.md). Δ = pose MAE on the video minus the "
+             "same artifact on per-image crops made from the true landmarks of the same frames; FPS and p50/p99 "
+             "are whole frames.", ""]
+    for doc in docs:
+        if isinstance(doc.get("machine"), dict):
+            parts += ["```", format_machine(doc["machine"]), "```", ""]
+        for engine, rows in doc["engines"].items():
+            parts += [markdown(Path(engine).name, rows, heading="###"), ""]
+    return parts
+
+
 def render_report(rows: list[ReportRow], runs: list[BenchRun], accuracy: list[AccuracySet], command: str,
-                  plot_name: str | None, notes: list[str]) -> str:
+                  plot_name: str | None, notes: list[str], tracking: list[dict] | None = None) -> str:
     parts = ["# MNN edge deployment report", "",
              f"Made by: `{command}`" if command else "", ""]
     parts += ["## Speed and accuracy", "", results_table(rows), ""]
@@ -97,4 +115,6 @@ def render_report(rows: list[ReportRow], runs: list[BenchRun], accuracy: list[Ac
         parts += ["## End-to-end breakdown (mean ms per batch, real frames)", "",
                   "Each call: crop + normalise the next decoded frames, infer, map pose and landmarks back to the "
                   "frame (see docs/BENCH.md). A separate interleaved run from the table above.", "", bd, ""]
+    if tracking:
+        parts += tracking_section(tracking)
     return "\n".join(parts).rstrip() + "\n"

@@ -285,28 +285,3 @@ SETTINGS = {  # name -> mnn-run flags; "defaults" is what a user gets with none
 
 def settings(names: list[str] | None = None) -> list[Setting]:
     return [Setting(n, SETTINGS[n]) for n in (names or list(SETTINGS))]
-
-
-def _cell(v, fmt: str = "{:.2f}") -> str:
-    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
-
-
-def markdown(engine: str, rows: list[dict]) -> str:
-    """One table per artifact: a row per clip and setting."""
-    lines = [f"### {engine}", "",
-             "| clip | setting | pose MAE video | per image | Δ | NME box % video | per image | misses | false "
-             "| id switches | cut → served (frames, max) | FPS | p50 ms | p99 ms | p99/p50 | detector runs |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        ref = row["per_image"]
-        for name, r in row["settings"].items():
-            nme = None if r["nme_box"] is None else 100 * r["nme_box"]
-            ref_nme = None if ref["nme_box"] is None else 100 * ref["nme_box"]
-            lines.append(f"| {row['clip']} | {name} | {_cell(r['mae'])} | {_cell(ref['mae'])} | "
-                         f"{_cell(r['mae'] - ref['mae'], '{:+.2f}')} | {_cell(nme)} | {_cell(ref_nme)} | "
-                         f"{r['misses']}/{r['faces']} | {r['false_faces']} | {r['id_switches']} | "
-                         f"{r['recovery_max']} | "
-                         f"{_cell(r['fps'], '{:.1f}')} | {_cell(r['p50_ms'], '{:.1f}')} | "
-                         f"{_cell(r['p99_ms'], '{:.1f}')} | {_cell(r['p99_ms'] / r['p50_ms'])} | "
-                         f"{r['detector_runs']} |")
-    return "\n".join(lines)
