@@ -389,8 +389,9 @@ def test_a_detector_failure_in_the_background_reaches_the_frame_loop():
         tracker.close()
 
 
-def test_a_background_detection_is_carried_to_the_frame_it_is_merged_on():
-    det = GatedDetector([(200, 150, 300, 280)])
+def _merged_after_a_late_background_detection(det: GatedDetector):
+    """The face of frame 7, where the background detection made on frame 2 is merged; the textured
+    frame moves 5 px per frame."""
     tracker = Tracker(det, TrackerConfig(redetect_every=3, background=True))
     pipe = FacePipeline(FakeRunner(ModelKind.POSE), tracker)
     try:
@@ -400,9 +401,13 @@ def test_a_background_detection_is_carried_to_the_frame_it_is_merged_on():
             pipe.process(_frame(dx=5.0 * t), t)
         det.gate.set()
         assert tracker._worker.wait_idle(10)  # noqa: SLF001
-        merged = pipe.process(_frame(dx=35.0), 7).faces[0]
+        return pipe.process(_frame(dx=35.0), 7).faces[0]
     finally:
         tracker.close()
+
+
+def test_a_background_detection_is_carried_to_the_frame_it_is_merged_on():
+    merged = _merged_after_a_late_background_detection(GatedDetector([(200, 150, 300, 280)]))
     # the box was found on frame 2; the face has moved 5 x 5 px since, and so has the merged crop
     x0, y0, x1, y1 = merged.box
     assert (x0 + x1) / 2 == pytest.approx(250.0 + 25.0, abs=0.5)
@@ -428,17 +433,7 @@ def test_a_background_detection_carries_its_keypoints_so_its_keypoint_crop_lands
     first = Detection(box, 0.9, np.array(kps))
     centre_then, side_then = crop_from_detection(first)
     assert np.linalg.norm(centre_then - box_rule(box)[0]) > 1.0  # the keypoints do move this crop
-    det = KeypointDetector(tuple(box), kps)
-    tracker = Tracker(det, TrackerConfig(redetect_every=3, background=True))
-    pipe = FacePipeline(FakeRunner(ModelKind.POSE), tracker)
-    try:
-        for t in range(7):
-            pipe.process(_frame(dx=5.0 * t), t)
-        det.gate.set()
-        assert tracker._worker.wait_idle(10)  # noqa: SLF001
-        merged = pipe.process(_frame(dx=35.0), 7).faces[0]
-    finally:
-        tracker.close()
+    merged = _merged_after_a_late_background_detection(KeypointDetector(tuple(box), kps))
     # found on frame 2, merged on frame 7: box and keypoints moved 25 px with the pixels, so the
     # merged crop is the keypoint crop of the detection, 25 px on
     x0, y0, x1, y1 = merged.box
