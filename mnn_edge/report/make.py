@@ -47,7 +47,8 @@ def gather(cfg: ReportConfig) -> tuple[list[BenchRun], list[AccuracySet], list[s
     return runs, accs, notes
 
 
-def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet], notes: list[str]) -> Path:
+def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet], notes: list[str],
+                 tracking: list[dict]) -> Path:
     """The table rows, the plot (where an artifact has both numbers), the machine record and REPORT.md."""
     rows = build_rows(runs, accs)
     if not rows:
@@ -60,7 +61,6 @@ def write_report(cfg: ReportConfig, runs: list[BenchRun], accs: list[AccuracySet
     machines = [run.machine for run in runs]
     write_text_atomic(cfg.out / MACHINE_NAME, json.dumps(machines[0] if len(machines) == 1 else machines,
                                                          indent=2) + "\n")
-    tracking = [load_tracking(p) for p in cfg.tracking]
     text = render_report(rows, runs, accs, cfg.command, PLOT_NAME if plotted else None, notes, tracking)
     report = cfg.out / REPORT_NAME
     write_text_atomic(report, text)
@@ -72,12 +72,13 @@ def make_report(cfg: ReportConfig) -> int:
     report = cfg.out / REPORT_NAME
     if report.exists() and not cfg.force:
         raise MnnEdgeError(f"{report} already exists; pass --force to overwrite it")
+    tracking = [load_tracking(p) for p in cfg.tracking]  # checked before a long pipeline run or any write
     extra_results = []
     if cfg.pipeline is not None:
         doc = run_pipeline(cfg.pipeline, cfg.command)
         write_results(doc, cfg.out / RESULTS_NAME)
         extra_results.append(cfg.out / RESULTS_NAME)
     runs, accs, notes = gather(dataclasses.replace(cfg, results=cfg.results + tuple(extra_results), pipeline=None))
-    report = write_report(cfg, runs, accs, notes)
+    report = write_report(cfg, runs, accs, notes, tracking)
     print(f"wrote {report}, {cfg.out / PLOT_NAME}, {cfg.out / MACHINE_NAME}")
     return 0
